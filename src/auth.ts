@@ -1,0 +1,97 @@
+// The PIN step of signaling: CPace (src/pake.ts) keyed by the PIN, then key confirmation, then a MAC
+// on every later message. The PIN never crosses the wire, nor anything an eavesdropper could test PIN
+// guesses against offline; a wrong guess costs an attacker one online attempt.
+//
+// Everything about authentication lives in this file and pake.ts; signaling.ts only carries bytes.
+
+import { randomBytes } from 'node:crypto';
+import { cpaceStart, cpaceFinish, deriveKeys, mac, equalBytes, PakeError, type CpaceStart } from './pake.js';
+import { encodeSignal, decodeInner, SignalError, PROTOCOL_VERSION, type Inner, type Plain } from './signaling.js';
+
+const enc = new TextEncoder();
+/** CPace channel identifier: binds the run to this protocol. */
+const CI = enc.encode('datachannel-tunnel/1');
+const AD = { a: enc.encode('client'), b: enc.encode('host') };
+const DIRECTION = { toHost: 1, toClient: 2 } as const;
+
+export interface Sealer {
+  key: Uint8Array;
+  sendDirection: number;
+  sent: number;
+  received: number;
+}
+
+/** Host: the first message to a new client; keep the returned state for checkAuth. */
+export function hostStart(pin: string): { hello: Plain; sid: Uint8Array; own: CpaceStart } {
+  const sid = new Uint8Array(randomBytes(16));
+  const own = cpaceStart(enc.encode(pin), CI, sid);
+  return { hello: { t: 'hello', v: PROTOCOL_VERSION, sid, yb: own.message }, sid, own };
+}
+
+/**
+ * Host: checks the client's proof. Returns the sealer and the host's confirmation, or null for a
+ * wrong PIN (an invalid point counts as a wrong PIN: it is a failed guess either way).
+ */
+export function hostCheck(sid: Uint8Array, own: CpaceStart, auth: { ya: Uint8Array; confirm: Uint8Array }): { sealer: Sealer; confirm: Uint8Array } | null {
+  let isk: Uint8Array;
+  try {
+    isk = cpaceFinish('responder', own, auth.ya, AD, sid);
+  } catch (err) {
+    if (err instanceof PakeError) return null;
+    throw err;
+  }
+  const keys = deriveKeys(isk);
+  if (!equalBytes(keys.confirmInitiator, auth.confirm)) return null;
+  return { sealer: { key: keys.macKey, sendDirection: DIRECTION.toClient, sent: 0, received: 0 }, confirm: keys.confirmResponder };
+}
+
+/** Client: answers the host's hello. `expect` is what the host's welcome must carry. */
+export function clientAnswer(pin: string, hello: { sid: Uint8Array; yb: Uint8Array }): { auth: Plain; sealer: Sealer; expect: Uint8Array } {
+  const own = cpaceStart(enc.encode(pin), CI, hello.sid);
+  let isk: Uint8Array;
+  try {
+    isk = cpaceFinish('initiator', own, hello.yb, AD, hello.sid);
+  } catch {
+    throw new SignalError('the host sent an invalid PAKE share');
+  }
+  const keys = deriveKeys(isk);
+  return {
+    auth: { t: 'auth', ya: own.message, confirm: keys.confirmInitiator },
+    sealer: { key: keys.macKey, sendDirection: DIRECTION.toHost, sent: 0, received: 0 },
+    expect: keys.confirmResponder,
+  };
+}
+
+function tag(key: Uint8Array, direction: number, n: number, body: Uint8Array): Uint8Array {
+  const head = new Uint8Array(9);
+  const view = new DataView(head.buffer);
+  view.setUint8(0, direction);
+  view.setBigUint64(1, BigInt(n));
+  const data = new Uint8Array(9 + body.byteLength);
+  data.set(head);
+  data.set(body, 9);
+  return mac(key, data);
+}
+
+export function seal(s: Sealer, inner: Inner): Plain {
+  const body = encodeSignal(inner);
+  const n = s.sent++;
+  return { t: 'sealed', n, body, mac: tag(s.key, s.sendDirection, n, body) };
+}
+
+/** Opens a sealed message: the MAC must verify and the counter must be the next one (no replay). */
+export function open(s: Sealer, msg: { n: number; body: Uint8Array; mac: Uint8Array }): Inner {
+  const direction = s.sendDirection === DIRECTION.toHost ? DIRECTION.toClient : DIRECTION.toHost;
+  if (msg.n !== s.received || !equalBytes(tag(s.key, direction, msg.n, msg.body), msg.mac)) {
+    throw new AuthError('a signaling message failed authentication (tampered, replayed or out of order)');
+  }
+  s.received++;
+  return decodeInner(msg.body);
+}
+
+export class AuthError extends Error {
+  readonly code = 'SIGNALING_AUTH';
+}
+
+/** Compares the host's key confirmation with the one expected (constant time). */
+export const equalConfirm = equalBytes;

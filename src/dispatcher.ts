@@ -1,0 +1,279 @@
+// The dispatcher: on the main thread, between the DataChannels and the shards. It only routes. Its
+// state is a table (peer, socket id) -> shard, the DataChannel's send queue while the channel is over
+// its high-water mark, and the credit each shard is owed. It holds no stream state.
+//
+//   DataChannel ──message──▶ route by sid ──batch per turn──▶ shard   (no backpressure possible here:
+//                                                                     the per-stream window bounds it)
+//   shard ──pkts──▶ send if bufferedAmount < high mark, else queue ──▶ DataChannel
+//         ◀─credit── returned once the bytes are handed to the DataChannel
+//
+// A shard without credit stops reading its TCP sockets, so a full DataChannel pushes back all the
+// way to the applications.
+
+import type { DataChannel } from 'node-datachannel';
+import { HEADER_BYTES, PacketType, encodePacket, peekSid, peekType } from './packet.js';
+import { ResetReason } from './errors.js';
+import { hostWorkerFor, workerOfSid } from './sid.js';
+import type { DataPlaneConfig } from './config.js';
+import type { FromShard, ToShard } from './messages.js';
+import type { Logger } from './log.js';
+
+/** The part of node-datachannel's DataChannel the dispatcher uses (a fake in unit tests). */
+export type Channel = Pick<DataChannel, 'sendMessageBinary' | 'bufferedAmount' | 'setBufferedAmountLowThreshold' | 'onBufferedAmountLow' | 'onMessage' | 'isOpen'>;
+
+/** How the dispatcher reaches a shard: a MessagePort, or a direct call with `--workers 0`. */
+export type ShardPost = (msg: ToShard, transfer?: ArrayBuffer[]) => void;
+
+export interface DispatcherOptions {
+  role: 'host' | 'client';
+  config: DataPlaneConfig;
+  shards: ShardPost[];
+  log: Logger;
+  /** The peer stopped answering keepalives or its channel failed. */
+  onPeerDead(peer: number, reason: string): void;
+}
+
+export interface DispatcherCounters {
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** messages dropped quietly: no route, late for a closed stream, or too short to route */
+  dropped: number;
+  /** streams refused because the peer had too many open */
+  refused: number;
+  /** most bytes ever queued waiting for the DataChannel to drain */
+  peakQueuedBytes: number;
+}
+
+interface PeerState {
+  channel: Channel;
+  routes: Map<number, number>;
+  queue: { message: Uint8Array; shard: number }[];
+  queuedBytes: number;
+  lastSeen: number;
+}
+
+/** Polling fallback in case onBufferedAmountLow is missed (ms). */
+const DRAIN_POLL_MS = 20;
+
+export function createDispatcher(options: DispatcherOptions) {
+  const { role, config, shards, log } = options;
+  const peers = new Map<number, PeerState>();
+  const owed = new Array<number>(shards.length).fill(0);
+  const inbox = shards.map(() => new Map<number, ArrayBuffer[]>());
+  const counters: DispatcherCounters = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, refused: 0, peakQueuedBytes: 0 };
+  let turnScheduled = false;
+  let drainTimer: NodeJS.Timeout | null = null;
+
+  const keepalive = setInterval(() => {
+    const now = Date.now();
+    const ping = encodePacket(PacketType.PING, 0, 0);
+    for (const [peer, state] of peers) {
+      if (now - state.lastSeen > config.peerTimeoutMs) {
+        options.onPeerDead(peer, `no answer for ${now - state.lastSeen} ms`);
+        continue;
+      }
+      if (state.queue.length === 0) trySend(peer, state, ping);
+    }
+  }, config.keepaliveMs);
+  keepalive.unref();
+
+  function scheduleTurn(): void {
+    if (turnScheduled) return;
+    turnScheduled = true;
+    setImmediate(endOfTurn);
+  }
+
+  /** Once per event-loop turn: one message per shard for everything routed to it, and credit. */
+  function endOfTurn(): void {
+    turnScheduled = false;
+    for (let i = 0; i < shards.length; i++) {
+      const post = shards[i];
+      const box = inbox[i];
+      if (!post || !box) continue;
+      if (box.size > 0) {
+        for (const [peer, bufs] of box) post({ t: 'pkts', peer, bufs }, bufs);
+        box.clear();
+      }
+      const bytes = owed[i] ?? 0;
+      if (bytes > 0) {
+        owed[i] = 0;
+        post({ t: 'credit', bytes });
+      }
+    }
+  }
+
+  function trySend(peer: number, state: PeerState, message: Uint8Array): boolean {
+    try {
+      state.channel.sendMessageBinary(message);
+      counters.messagesOut++;
+      counters.bytesOut += message.byteLength;
+      return true;
+    } catch (err) {
+      options.onPeerDead(peer, `send failed: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  function sendOrQueue(peer: number, state: PeerState, message: Uint8Array, shard: number): void {
+    if (state.queue.length === 0 && state.channel.bufferedAmount() < config.channelHighWaterBytes) {
+      if (trySend(peer, state, message) && shard >= 0) owed[shard] = (owed[shard] ?? 0) + message.byteLength;
+      return;
+    }
+    state.queue.push({ message, shard });
+    state.queuedBytes += message.byteLength;
+    if (state.queuedBytes > counters.peakQueuedBytes) counters.peakQueuedBytes = state.queuedBytes;
+    if (!drainTimer) drainTimer = setInterval(drainAll, DRAIN_POLL_MS);
+  }
+
+  function drain(peer: number, state: PeerState): void {
+    let sent = 0;
+    while (state.queue.length > sent && state.channel.bufferedAmount() < config.channelHighWaterBytes) {
+      const item = state.queue[sent++];
+      if (!item) break;
+      state.queuedBytes -= item.message.byteLength;
+      if (!trySend(peer, state, item.message)) return;
+      if (item.shard >= 0) owed[item.shard] = (owed[item.shard] ?? 0) + item.message.byteLength;
+    }
+    if (sent > 0) {
+      state.queue.splice(0, sent);
+      scheduleTurn();
+    }
+  }
+
+  function drainAll(): void {
+    let pending = false;
+    for (const [peer, state] of peers) {
+      drain(peer, state);
+      if (state.queue.length > 0) pending = true;
+    }
+    if (!pending && drainTimer) {
+      clearInterval(drainTimer);
+      drainTimer = null;
+    }
+  }
+
+  /** A DataChannel message: route it to the shard that owns its stream. */
+  function onChannelMessage(peer: number, state: PeerState, msg: Buffer): void {
+    state.lastSeen = Date.now();
+    counters.messagesIn++;
+    counters.bytesIn += msg.byteLength;
+    if (msg.byteLength < HEADER_BYTES) {
+      counters.dropped++;
+      return;
+    }
+    const type = peekType(msg);
+    if (type === PacketType.PING) return;
+    const sid = peekSid(msg);
+    let shard = state.routes.get(sid);
+    if (shard === undefined) {
+      const opens = type === PacketType.CONNECT || type === PacketType.DATA || type === PacketType.FIN;
+      if (role !== 'host' || !opens) {
+        counters.dropped++; // late packet for a stream that is gone, or garbage
+        return;
+      }
+      if (state.routes.size >= config.maxStreamsPerPeer) {
+        counters.refused++;
+        log.warn('stream refused: too many streams', { peer, limit: config.maxStreamsPerPeer });
+        trySend(peer, state, encodePacket(PacketType.RESET, sid, 0, Buffer.from(`${ResetReason.TOO_MANY_STREAMS}: limit ${config.maxStreamsPerPeer}`)));
+        return;
+      }
+      shard = hostWorkerFor(peer, sid, shards.length);
+      state.routes.set(sid, shard);
+    }
+    // Messages arrive as Buffers over exact-size ArrayBuffers: moved to the shard without a copy.
+    const whole = msg.byteOffset === 0 && msg.byteLength === msg.buffer.byteLength;
+    const buf = whole ? (msg.buffer as ArrayBuffer) : msg.buffer.slice(msg.byteOffset, msg.byteOffset + msg.byteLength) as ArrayBuffer;
+    const box = inbox[shard];
+    if (!box) return;
+    let list = box.get(peer);
+    if (!list) box.set(peer, (list = []));
+    list.push(buf);
+    scheduleTurn();
+  }
+
+  function addPeer(peer: number, channel: Channel): void {
+    const state: PeerState = { channel, routes: new Map(), queue: [], queuedBytes: 0, lastSeen: Date.now() };
+    peers.set(peer, state);
+    channel.setBufferedAmountLowThreshold(config.channelLowWaterBytes);
+    channel.onBufferedAmountLow(() => drain(peer, state));
+    channel.onMessage((msg) => {
+      if (typeof msg === 'string' || !Buffer.isBuffer(msg)) {
+        counters.dropped++;
+        return;
+      }
+      onChannelMessage(peer, state, msg);
+    });
+    for (const post of shards) post({ t: 'peer-up', peer });
+  }
+
+  function removePeer(peer: number, reason: string): void {
+    const state = peers.get(peer);
+    if (!state) return;
+    peers.delete(peer);
+    for (const item of state.queue) if (item.shard >= 0) owed[item.shard] = (owed[item.shard] ?? 0) + item.message.byteLength;
+    state.queue.length = 0;
+    for (const box of inbox) box.delete(peer);
+    for (const post of shards) post({ t: 'peer-down', peer, reason });
+    scheduleTurn();
+  }
+
+  /** Everything a shard says. */
+  function fromShard(index: number, msg: FromShard): void {
+    if (msg.t === 'pkts') {
+      const state = peers.get(msg.peer);
+      for (let i = 0; i < msg.bufs.length; i++) {
+        const buf = msg.bufs[i];
+        const sid = msg.sids[i];
+        if (!buf || sid === undefined) continue;
+        if (!state) {
+          owed[index] = (owed[index] ?? 0) + buf.byteLength; // peer gone: the bytes are dropped
+          continue;
+        }
+        // a client stream's first packet is its CONNECT: that is how the route is learnt
+        if (role === 'client' && !state.routes.has(sid)) state.routes.set(sid, workerOfSid(sid) < shards.length ? workerOfSid(sid) : index);
+        sendOrQueue(msg.peer, state, new Uint8Array(buf), index);
+      }
+      scheduleTurn();
+    } else if (msg.t === 'closed') {
+      const state = peers.get(msg.peer);
+      if (state) for (const sid of msg.sids) state.routes.delete(sid);
+    }
+  }
+
+  /** A shard's thread died: reset every stream it owned on the peer's side and drop the routes. */
+  function shardLost(index: number): void {
+    owed[index] = 0;
+    inbox[index]?.clear();
+    for (const [peer, state] of peers) {
+      for (const item of state.queue) if (item.shard === index) item.shard = -1;
+      for (const [sid, shard] of state.routes) {
+        if (shard !== index) continue;
+        state.routes.delete(sid);
+        sendOrQueue(peer, state, encodePacket(PacketType.RESET, sid, 0, Buffer.from(`${ResetReason.WORKER_CRASHED}: worker ${index}`)), -1);
+      }
+    }
+  }
+
+  /** A restarted shard learns which peers are up. */
+  function shardStarted(index: number): void {
+    const post = shards[index];
+    if (post) for (const peer of peers.keys()) post({ t: 'peer-up', peer });
+  }
+
+  function close(): void {
+    clearInterval(keepalive);
+    if (drainTimer) clearInterval(drainTimer);
+    drainTimer = null;
+    peers.clear();
+  }
+
+  return {
+    addPeer, removePeer, fromShard, shardLost, shardStarted, close, counters,
+    routes: (peer: number) => peers.get(peer)?.routes.size ?? 0,
+    queuedBytes: () => { let n = 0; for (const s of peers.values()) n += s.queuedBytes; return n; },
+  };
+}
+
+export type Dispatcher = ReturnType<typeof createDispatcher>;

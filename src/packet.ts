@@ -1,0 +1,159 @@
+// The wire format of the data plane. Every DataChannel message holds one or more packets of a
+// single stream (so the dispatcher routes a message by its first header alone). The header is fixed
+// binary, not msgpack: it is read for every message on the hot path.
+//
+//  0      1      2             4                    8                   12                  16
+//  +------+------+-------------+--------------------+-------------------+-------------------+
+//  | type | flags| reserved(0) | socket id (u32 BE) | seq / credit (u32)| payload len (u32) | payload...
+//  +------+------+-------------+--------------------+-------------------+-------------------+
+//
+// Ordered packets (CONNECT, DATA, FIN) carry a per-direction sequence number that counts packets,
+// starting at 0 on each stream; the reassembler restores their order because the channel is unordered.
+// WINDOW (credit in bytes), RESET and PING are not sequenced: they act as soon as they arrive.
+
+export const HEADER_BYTES = 16;
+/** Largest payload a peer may send in one packet; larger is a protocol violation (the DataChannel's
+ *  default max message is 256 KiB and a TCP read is at most 64 KiB). */
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
+/** Service names are short identifiers chosen by the host. */
+export const MAX_SERVICE_NAME_BYTES = 64;
+/** A RESET reason is a log line, not a payload. */
+export const MAX_REASON_BYTES = 200;
+
+export const PacketType = {
+  CONNECT: 1,
+  DATA: 2,
+  FIN: 3,
+  RESET: 4,
+  WINDOW: 5,
+  PING: 6,
+} as const;
+export type PacketType = (typeof PacketType)[keyof typeof PacketType];
+
+export interface Packet {
+  type: PacketType;
+  sid: number;
+  /** sequence number (CONNECT, DATA, FIN), credit bytes (WINDOW), 0 otherwise */
+  seq: number;
+  /** a view into the received message: no copy */
+  payload: Uint8Array;
+}
+
+export type PacketErrorCode = 'PACKET_TRUNCATED' | 'PACKET_BAD_TYPE' | 'PACKET_OVERSIZED' | 'PACKET_BAD_FIELD' | 'PACKET_MIXED_STREAMS';
+
+export class PacketError extends Error {
+  readonly code: PacketErrorCode;
+  constructor(code: PacketErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+function payloadLimit(type: number): number {
+  switch (type) {
+    case PacketType.DATA: return MAX_PAYLOAD_BYTES;
+    case PacketType.CONNECT: return MAX_SERVICE_NAME_BYTES;
+    case PacketType.RESET: return MAX_REASON_BYTES;
+    case PacketType.PING: return 8;
+    default: return 0;
+  }
+}
+
+/** Writes one header at `offset` of `target`. */
+export function writeHeader(target: Uint8Array, offset: number, type: PacketType, sid: number, seq: number, length: number): void {
+  const view = new DataView(target.buffer, target.byteOffset + offset, HEADER_BYTES);
+  view.setUint8(0, type);
+  view.setUint8(1, 0);
+  view.setUint16(2, 0);
+  view.setUint32(4, sid >>> 0);
+  view.setUint32(8, seq >>> 0);
+  view.setUint32(12, length >>> 0);
+}
+
+/** Encodes one packet into a fresh, exact-size ArrayBuffer (transferable without a copy). */
+export function encodePacket(type: PacketType, sid: number, seq: number, payload?: Uint8Array): Uint8Array {
+  const length = payload ? payload.byteLength : 0;
+  const out = new Uint8Array(new ArrayBuffer(HEADER_BYTES + length));
+  writeHeader(out, 0, type, sid, seq, length);
+  if (payload) out.set(payload, HEADER_BYTES);
+  return out;
+}
+
+/** Encodes several packets of one stream into one buffer: one DataChannel message, one thread hop. */
+export function encodeBatch(packets: readonly { type: PacketType; sid: number; seq: number; payload?: Uint8Array }[]): Uint8Array {
+  let total = 0;
+  for (const p of packets) total += HEADER_BYTES + (p.payload ? p.payload.byteLength : 0);
+  const out = new Uint8Array(new ArrayBuffer(total));
+  let offset = 0;
+  for (const p of packets) {
+    const length = p.payload ? p.payload.byteLength : 0;
+    writeHeader(out, offset, p.type, p.sid, p.seq, length);
+    if (p.payload) out.set(p.payload, offset + HEADER_BYTES);
+    offset += HEADER_BYTES + length;
+  }
+  return out;
+}
+
+/** The socket id of a message, read without decoding it; -1 if it is too short to have one. */
+export function peekSid(message: Uint8Array): number {
+  if (message.byteLength < HEADER_BYTES) return -1;
+  return new DataView(message.buffer, message.byteOffset, HEADER_BYTES).getUint32(4);
+}
+
+/** The type of a message's first packet, or -1. */
+export function peekType(message: Uint8Array): number {
+  return message.byteLength < HEADER_BYTES ? -1 : message[0] ?? -1;
+}
+
+/**
+ * Decodes every packet of a message. Throws PacketError on anything malformed: a message is
+ * accepted whole or not at all, so a bad one cannot leave a stream half-updated.
+ * Payloads are views into `message`.
+ */
+export function decodePackets(message: Uint8Array): Packet[] {
+  const packets: Packet[] = [];
+  const view = new DataView(message.buffer, message.byteOffset, message.byteLength);
+  let offset = 0;
+  if (message.byteLength === 0) throw new PacketError('PACKET_TRUNCATED', 'empty message');
+  while (offset < message.byteLength) {
+    if (message.byteLength - offset < HEADER_BYTES) {
+      throw new PacketError('PACKET_TRUNCATED', `header cut short at byte ${offset}`);
+    }
+    const type = view.getUint8(offset);
+    if (type < PacketType.CONNECT || type > PacketType.PING) {
+      throw new PacketError('PACKET_BAD_TYPE', `unknown packet type ${type}`);
+    }
+    if (view.getUint8(offset + 1) !== 0 || view.getUint16(offset + 2) !== 0) {
+      throw new PacketError('PACKET_BAD_FIELD', 'reserved header bits set');
+    }
+    const sid = view.getUint32(offset + 4);
+    const seq = view.getUint32(offset + 8);
+    const length = view.getUint32(offset + 12);
+    if (length > payloadLimit(type)) {
+      throw new PacketError('PACKET_OVERSIZED', `type ${type} payload of ${length} bytes exceeds ${payloadLimit(type)}`);
+    }
+    const start = offset + HEADER_BYTES;
+    if (start + length > message.byteLength) {
+      throw new PacketError('PACKET_TRUNCATED', `payload of ${length} bytes cut short`);
+    }
+    const first = packets[0];
+    if (first && first.sid !== sid) {
+      throw new PacketError('PACKET_MIXED_STREAMS', 'one message carries packets of two streams');
+    }
+    if (type === PacketType.CONNECT && length === 0) {
+      throw new PacketError('PACKET_BAD_FIELD', 'CONNECT without a service name');
+    }
+    packets.push({ type: type as PacketType, sid, seq, payload: message.subarray(start, start + length) });
+    offset = start + length;
+  }
+  return packets;
+}
+
+export function isSequenced(type: PacketType): boolean {
+  return type === PacketType.CONNECT || type === PacketType.DATA || type === PacketType.FIN;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: false });
+export function payloadText(payload: Uint8Array): string {
+  return decoder.decode(payload);
+}

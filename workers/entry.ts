@@ -1,0 +1,21 @@
+// The piscina task each worker thread runs for as long as the tunnel lives: one shard.
+// This file must never import node-datachannel, not even indirectly: a second thread that loads
+// it aborts the process.
+
+import type { MessagePort } from 'node:worker_threads';
+import type { ShardInit, ShardLink, FromShard, ToShard } from '../src/messages.js';
+import { runShard } from './shard.js';
+
+function portLink(port: MessagePort): ShardLink {
+  return {
+    post: (msg: FromShard, transfer?: ArrayBuffer[]) => port.postMessage(msg, transfer ?? []),
+    onMessage: (handler) => port.on('message', (msg: ToShard) => handler(msg)),
+    close: () => port.close(),
+  };
+}
+
+export default async function shardTask(init: ShardInit): Promise<{ index: number }> {
+  if (!init.port) throw new Error('shard task needs a port');
+  await runShard(init, portLink(init.port));
+  return { index: init.index };
+}

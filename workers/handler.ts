@@ -1,0 +1,299 @@
+// One stream's handler: the whole state of a stream lives in the local variables of `runStream`,
+// and every event (a packet from the peer, a TCP read, 'drain', a timer) is a small step on them.
+// It is an explicit read/write loop rather than pipe(): when to read TCP, when to hold bytes, and
+// when to return credit is the logic, and it is all here.
+//
+// Closing. Each direction closes on its own, like TCP. The channel is unordered, so FIN carries a
+// sequence number and is delivered only after every byte before it.
+//
+//   our TCP reader ──'end'──▶ send FIN(seq n) ─────────────▶ peer delivers 0..n-1, then ends its write side
+//   peer FIN(seq m) ────────▶ deliver 0..m-1, then socket.end()
+//   both FINs done ─────────▶ done(): the id and the route are released
+//   RESET (either way) ─────▶ both directions abort now; done()
+//
+// Flow control (per stream, per direction). The sender may have at most `windowBytes` that the
+// receiver has not credited back. The receiver credits bytes once its TCP socket accepted them
+// (write() returned true, or 'drain'), in WINDOW packets of at least a quarter window so credit does
+// not cost a packet per write. A peer that sends past its window is reset: our memory for one
+// stream is therefore bounded by the window (reassembler + socket write buffer) plus one packet.
+
+import type net from 'node:net';
+import { PacketType, encodePacket, payloadText, MAX_PAYLOAD_BYTES, type Packet } from '../src/packet.js';
+import { createReassembler, reassemble } from '../src/reassembler.js';
+import { ResetReason } from '../src/errors.js';
+import type { DataPlaneConfig } from '../src/config.js';
+import type { Logger } from '../src/log.js';
+
+/** What the shard gives a stream. */
+export interface StreamEnv {
+  peer: number;
+  sid: number;
+  config: DataPlaneConfig;
+  log: Logger;
+  /** Queue one encoded message of this stream for the DataChannel. */
+  send(message: Uint8Array): void;
+  /** True while the shard may still post to the main thread (thread-hop credit). */
+  budget(): boolean;
+  /** Call `resume` once the shard has credit again. */
+  onBudget(resume: () => void): void;
+  /** Host only: open a TCP connection to an exposed service, or say why not. */
+  dial(service: string): net.Socket | string;
+  /** The stream is over; `reason` is null after a clean close, else the reset reason. */
+  done(reason: string | null, sentReset: boolean): void;
+  /** Counters the shard reports. */
+  count(held: number, queued: number, bytesIn: number, bytesOut: number): void;
+}
+
+export interface StreamHandle {
+  packet(p: Packet): void;
+  /** Ends the stream now (peer gone, shutdown); sends a RESET when the peer can still hear it. */
+  abort(reason: string, tellPeer: boolean): void;
+}
+
+/**
+ * Runs one stream. Client side: `socket` is the accepted connection and `service` the name to
+ * CONNECT to. Host side: both are null; the stream waits for CONNECT (DATA that overtook it is held
+ * by the reassembler, bounded by the window) and then dials.
+ */
+export function runStream(env: StreamEnv, accepted: net.Socket | null, service: string | null): StreamHandle {
+  const { sid, config } = env;
+  const window = config.windowBytes;
+  const limits = { maxHeldBytes: 2 * window, maxAheadPackets: 16384 };
+  let socket: net.Socket | null = null;
+  let connected = accepted !== null;
+  let over = false;
+
+  // peer -> our socket
+  const inbound = createReassembler(0);
+  let unacked = 0; // bytes received that we have not credited back yet
+  let creditable = 0; // of those, bytes our socket has accepted
+  let awaitingDrain = 0; // bytes written while the socket's buffer was over its mark
+  let inboundFinished = false;
+
+  // our socket -> peer
+  let sendSeq = 0;
+  let sendCredit = window;
+  let stash: Buffer | null = null; // the tail of a TCP read past our credit (< one read)
+  let readEnded = false;
+  let finSent = false;
+  let reading = false;
+
+  let pendingTimer: NodeJS.Timeout | null = null;
+  if (accepted) {
+    env.send(encodePacket(PacketType.CONNECT, sid, sendSeq++, Buffer.from(service ?? '', 'utf8')));
+    attach(accepted);
+    startReading();
+  } else {
+    pendingTimer = setTimeout(() => reset(ResetReason.CONNECT_TIMEOUT, 'no CONNECT arrived'), config.pendingMs);
+  }
+
+  function attach(s: net.Socket): void {
+    socket = s;
+    s.setNoDelay(true);
+    s.on('data', onRead);
+    s.on('end', onReadEnd);
+    s.on('drain', onDrain);
+    s.pause(); // reading starts explicitly, when there is somewhere to send the bytes
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      reset(connected ? ResetReason.SOCKET_ERROR : ResetReason.DIAL_FAILED, err.code ?? err.message);
+    });
+    s.on('close', () => {
+      if (!over && !(readEnded && inboundFinished)) reset(ResetReason.SOCKET_ERROR, 'socket closed');
+    });
+  }
+
+  // ---- peer -> socket ----
+
+  function packet(p: Packet): void {
+    if (over) return;
+    switch (p.type) {
+      case PacketType.WINDOW:
+        onCredit(p.seq);
+        return;
+      case PacketType.RESET:
+        finish(`${ResetReason.PEER_RESET}: ${payloadText(p.payload)}`, false);
+        return;
+      case PacketType.DATA:
+        unacked += p.payload.byteLength;
+        if (unacked > window) {
+          reset(ResetReason.FLOW_VIOLATION, `${unacked} bytes in flight, window ${window}`);
+          return;
+        }
+        break;
+      case PacketType.CONNECT:
+      case PacketType.FIN:
+        break;
+      default:
+        reset(ResetReason.PROTOCOL, `unexpected packet type ${p.type}`);
+        return;
+    }
+    const error = reassemble(inbound, p, limits, deliver);
+    if (error && !over) reset(error, `seq ${p.seq}, expected ${inbound.next}`);
+    if (!over) env.count(inbound.heldBytes, socket ? socket.writableLength : 0, p.payload.byteLength, 0);
+  }
+
+  function deliver(p: Packet): void {
+    if (over) return;
+    if (inboundFinished) {
+      reset(ResetReason.PROTOCOL, 'packet after FIN');
+      return;
+    }
+    if (p.type === PacketType.CONNECT) {
+      if (accepted || socket || inbound.next !== 1) {
+        reset(ResetReason.PROTOCOL, 'unexpected CONNECT');
+        return;
+      }
+      openService(payloadText(p.payload));
+      return;
+    }
+    if (!socket) {
+      reset(ResetReason.PROTOCOL, 'data before CONNECT was delivered');
+      return;
+    }
+    if (p.type === PacketType.FIN) {
+      inboundFinished = true;
+      socket.end();
+      maybeDone();
+      return;
+    }
+    const size = p.payload.byteLength;
+    if (size === 0) return;
+    // payload is a view into the transferred message buffer: written without a copy
+    if (socket.write(p.payload) && awaitingDrain === 0) credit(size);
+    else awaitingDrain += size;
+  }
+
+  function onDrain(): void {
+    const bytes = awaitingDrain;
+    awaitingDrain = 0;
+    credit(bytes);
+  }
+
+  function credit(bytes: number): void {
+    creditable += bytes;
+    // less than a quarter window stays unreturned, so the sender always keeps 3/4 of its window
+    if (creditable >= window / 4) {
+      env.send(encodePacket(PacketType.WINDOW, sid, creditable));
+      unacked -= creditable;
+      creditable = 0;
+    }
+  }
+
+  function openService(name: string): void {
+    if (pendingTimer) clearTimeout(pendingTimer);
+    pendingTimer = null;
+    const s = env.dial(name);
+    if (typeof s === 'string') {
+      reset(ResetReason.UNKNOWN_SERVICE, s);
+      return;
+    }
+    attach(s);
+    const dialTimer = setTimeout(() => reset(ResetReason.DIAL_FAILED, `no answer from service '${name}' in ${config.dialTimeoutMs} ms`), config.dialTimeoutMs);
+    s.once('connect', () => {
+      connected = true;
+      clearTimeout(dialTimer);
+      startReading();
+    });
+    s.once('close', () => clearTimeout(dialTimer));
+  }
+
+  // ---- socket -> peer ----
+
+  function onRead(chunk: Buffer): void {
+    env.count(0, 0, 0, chunk.byteLength);
+    sendData(chunk);
+    if (!stash && !env.budget()) pauseUntilBudget();
+  }
+
+  function sendData(chunk: Buffer): void {
+    let offset = 0;
+    while (offset < chunk.byteLength && sendCredit > 0) {
+      const n = Math.min(chunk.byteLength - offset, sendCredit, MAX_PAYLOAD_BYTES);
+      env.send(encodePacket(PacketType.DATA, sid, sendSeq++, chunk.subarray(offset, offset + n)));
+      sendCredit -= n;
+      offset += n;
+    }
+    if (offset < chunk.byteLength) {
+      stash = chunk.subarray(offset);
+      stopReading();
+    }
+  }
+
+  function onCredit(bytes: number): void {
+    sendCredit += bytes;
+    if (sendCredit > window) {
+      reset(ResetReason.FLOW_VIOLATION, `credit ${sendCredit} exceeds window ${window}`);
+      return;
+    }
+    if (stash) {
+      const rest = stash;
+      stash = null;
+      sendData(rest);
+    }
+    if (stash) return;
+    if (readEnded) sendFin();
+    else if (env.budget()) startReading();
+    else pauseUntilBudget();
+  }
+
+  function onReadEnd(): void {
+    readEnded = true;
+    if (!stash) sendFin();
+  }
+
+  function sendFin(): void {
+    if (finSent || over) return;
+    finSent = true;
+    env.send(encodePacket(PacketType.FIN, sid, sendSeq++));
+    maybeDone();
+  }
+
+  function startReading(): void {
+    if (over || !socket || reading || stash || readEnded) return;
+    reading = true;
+    socket.resume();
+  }
+
+  function stopReading(): void {
+    if (!socket || !reading) return;
+    reading = false;
+    socket.pause();
+  }
+
+  function pauseUntilBudget(): void {
+    stopReading();
+    env.onBudget(startReading);
+  }
+
+  // ---- the end ----
+
+  function maybeDone(): void {
+    if (finSent && inboundFinished) finish(null, false);
+  }
+
+  function reset(reason: string, detail: string): void {
+    if (over) return;
+    const text = `${reason}: ${detail}`;
+    env.send(encodePacket(PacketType.RESET, sid, 0, Buffer.from(text.slice(0, 200), 'utf8')));
+    finish(text, true);
+  }
+
+  function finish(reason: string | null, sentReset: boolean): void {
+    if (over) return;
+    over = true;
+    if (pendingTimer) clearTimeout(pendingTimer);
+    inbound.held.clear();
+    // a reset reaches the application as a reset, not as a clean end of stream; after both FINs
+    // the socket finishes its own close once its write buffer is flushed
+    if (socket && reason !== null && !socket.destroyed) socket.resetAndDestroy();
+    env.done(reason, sentReset);
+  }
+
+  function abort(reason: string, tellPeer: boolean): void {
+    if (over) return;
+    if (tellPeer) reset(reason, 'aborted');
+    else finish(reason, false);
+  }
+
+  return { packet, abort };
+}
