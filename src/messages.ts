@@ -44,9 +44,8 @@ export interface ShardStats {
   resets: Record<string, number>;
   /** packets dropped quietly: late control packets for streams already closed */
   lateDropped: number;
-  /** per stream: bytes held in the reassembler and in the TCP socket's write buffer, peak */
-  peakHeldBytes: number;
-  peakSocketQueuedBytes: number;
+  /** the most bytes one stream held at once: its reassembler plus its TCP socket's write buffer */
+  peakStreamBufferedBytes: number;
   bytesIn: number;
   bytesOut: number;
 }

@@ -40,8 +40,8 @@ export interface StreamEnv {
   dial(service: string): net.Socket | string;
   /** The stream is over; `reason` is null after a clean close, else the reset reason. */
   done(reason: string | null, sentReset: boolean): void;
-  /** Counters the shard reports. */
-  count(held: number, queued: number, bytesIn: number, bytesOut: number): void;
+  /** Counters the shard reports: bytes this stream holds (reassembler + socket write buffer), bytes moved. */
+  count(buffered: number, bytesIn: number, bytesOut: number): void;
 }
 
 export interface StreamHandle {
@@ -129,7 +129,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     }
     const error = reassemble(inbound, p, limits, deliver);
     if (error && !over) reset(error, `seq ${p.seq}, expected ${inbound.next}`);
-    if (!over) env.count(inbound.heldBytes, socket ? socket.writableLength : 0, p.payload.byteLength, 0);
+    if (!over) env.count(inbound.heldBytes + (socket ? socket.writableLength : 0), p.payload.byteLength, 0);
   }
 
   function deliver(p: Packet): void {
@@ -200,7 +200,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
   // ---- socket -> peer ----
 
   function onRead(chunk: Buffer): void {
-    env.count(0, 0, 0, chunk.byteLength);
+    env.count(0, 0, chunk.byteLength);
     sendData(chunk);
     if (!stash && !env.budget()) pauseUntilBudget();
   }

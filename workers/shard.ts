@@ -43,7 +43,7 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
 
   const stats: ShardStats = {
     index, streams: 0, opened: 0, closed: 0, resets: {}, lateDropped: 0,
-    peakHeldBytes: 0, peakSocketQueuedBytes: 0, bytesIn: 0, bytesOut: 0,
+    peakStreamBufferedBytes: 0, bytesIn: 0, bytesOut: 0,
   };
 
   function scheduleFlush(): void {
@@ -114,11 +114,10 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
         if (role === 'client') quarantine.set(sid, now + QUARANTINE_MS);
         released(peer, sid);
       },
-      count: (held, queued, bytesIn, bytesOut) => {
+      count: (buffered, bytesIn, bytesOut) => {
         stats.bytesIn += bytesIn;
         stats.bytesOut += bytesOut;
-        if (held > stats.peakHeldBytes) stats.peakHeldBytes = held;
-        if (queued > stats.peakSocketQueuedBytes) stats.peakSocketQueuedBytes = queued;
+        if (buffered > stats.peakStreamBufferedBytes) stats.peakStreamBufferedBytes = buffered;
       },
     }, socket, service);
     streams.set(k, handle);
