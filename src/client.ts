@@ -44,7 +44,7 @@ export interface ClientHandle {
   close(): Promise<void>;
 }
 
-interface Session {
+export interface Session {
   ws: WebSocket;
   pc: ndc.PeerConnection;
   channel: ndc.DataChannel;
@@ -64,8 +64,9 @@ const HOST_CODES: Record<string, ErrorCode> = {
   SIGNALING_AUTH: 'SIGNALING_AUTH', SIGNALING_TIMEOUT: 'SIGNALING_TIMEOUT',
 };
 
-/** One signaling + WebRTC session. Rejects with a TunnelError if it cannot be set up. */
-async function connectSession(options: ClientOptions, ice: IceOptions, log: Logger): Promise<Session> {
+/** One signaling + WebRTC session. Rejects with a TunnelError if it cannot be set up. Exported for
+ *  tests that play a peer (a hostile one, too) on a real DataChannel. */
+export async function connectSession(options: ClientOptions, ice: IceOptions, log: Logger): Promise<Session> {
   const ws = new WebSocket(options.connect, { maxPayload: MAX_SIGNAL_BYTES, handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
   const inbox: Plain[] = [];
   let wake: (() => void) | null = null;

@@ -1,0 +1,46 @@
+// Every message between the benchmark harness and its child processes (load generator, service, raw
+// DataChannel peers), in one place. They travel over Node's IPC channel as JSON.
+
+/** Latency samples reduced in the child: microseconds. */
+export interface LatencySummary { n: number; p50: number; p99: number; max: number; mean: number }
+
+export type LoadJob =
+  /** `streams` connections at once; each moves `bytesPerStream` (up: to the sink, down: from the source). */
+  | { t: 'bulk'; port: number; dir: 'up' | 'down'; streams: number; bytesPerStream: number; timeoutMs: number }
+  /** One connection; `count` round trips of `size` bytes after `warmup` unmeasured ones. */
+  | { t: 'latency'; port: number; size: number; count: number; warmup: number; timeoutMs: number }
+  /** Open, exchange `size` bytes, close; `inflight` at a time, `total` in all or until the timeout. */
+  | { t: 'churn'; port: number; size: number; total: number; inflight: number; timeoutMs: number }
+  /** Open `n` connections (at most `opening` handshakes at a time), exchange `size` bytes each, hold them. */
+  | { t: 'many'; port: number; n: number; size: number; opening: number; timeoutMs: number }
+  /** End every held connection and wait for them to close. */
+  | { t: 'release'; timeoutMs: number };
+
+export interface BulkResult { ok: boolean; bytes: number; ms: number; failed: number; error?: string }
+export interface LatencyResult { ok: boolean; latency: LatencySummary; error?: string }
+export interface ChurnResult { ok: boolean; done: number; failed: number; ms: number; error?: string }
+export interface ManyResult { ok: boolean; opened: number; exchanged: number; failed: number; ms: number; error?: string }
+export interface ReleaseResult { closed: number; ms: number }
+
+export type ServiceJob =
+  | { t: 'ports' }
+  /** connections the service holds open right now */
+  | { t: 'count' };
+export interface ServicePorts { sink: number; source: number; echo: number }
+
+export type RawJob =
+  /** offerer: create the channel; answerer: wait for it. Resolves once it is open. */
+  | { t: 'open'; timeoutMs: number }
+  /** Resolves once `bytes` more bulk bytes have arrived. */
+  | { t: 'expect'; bytes: number; timeoutMs: number }
+  /** Sends `bytes` in full-size messages under the DataChannel backpressure marks. */
+  | { t: 'send'; bytes: number; timeoutMs: number }
+  | { t: 'ping'; size: number; count: number; warmup: number; timeoutMs: number }
+  /** process.cpuUsage(): user + system microseconds, all threads */
+  | { t: 'cpu' }
+  | { t: 'close' };
+
+/** SDP and candidates relayed by the harness between the two raw peers. */
+export type RawSignal =
+  | { t: 'signal'; sdp: string; type: string }
+  | { t: 'signal'; cand: string; mid: string };
