@@ -10,8 +10,9 @@ export function parsePort(text: string, flag: string): number {
 }
 
 export function parseHostPort(text: string, flag: string, defaultHost?: string): { host: string; port: number } {
-  const v6 = /^\[([^\]]+)\]:(\d+)$/.exec(text);
+  const v6 = /^\[([0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?)\]:(\d+)$/.exec(text);
   if (v6?.[1] && v6[2]) return { host: v6[1], port: parsePort(v6[2], flag) };
+  if (text.startsWith('[')) throw tunnelError('BAD_FLAG', `${flag}: '${text}' is not [IPv6]:PORT`);
   const at = text.lastIndexOf(':');
   if (at < 0) {
     if (defaultHost === undefined) throw tunnelError('BAD_FLAG', `${flag}: expected HOST:PORT, got '${text}'`);
@@ -19,6 +20,8 @@ export function parseHostPort(text: string, flag: string, defaultHost?: string):
   }
   const host = text.slice(0, at);
   if (!host) throw tunnelError('BAD_FLAG', `${flag}: missing host in '${text}'`);
+  if (host.includes(':')) throw tunnelError('BAD_FLAG', `${flag}: write an IPv6 address in brackets, e.g. [::1]:${text.slice(at + 1)}`);
+  if (!/^[A-Za-z0-9.-]+$/.test(host)) throw tunnelError('BAD_FLAG', `${flag}: '${host}' is not a host name or address`);
   return { host, port: parsePort(text.slice(at + 1), flag) };
 }
 

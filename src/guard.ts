@@ -35,11 +35,41 @@ export function createGuard(options?: Partial<GuardOptions>, now: () => number =
 
   const recent = (list: number[], t: number) => list.filter((at) => t - at < o.windowMs);
 
+  const inFlight = new Map<string, number>();
+  let inFlightTotal = 0;
+
   /** ms until this address may try again; 0 if it may now. */
   function locked(address: string): number {
     const t = now();
     const r = byAddress.get(address);
     return Math.max(0, globalLockedUntil - t, (r?.lockedUntil ?? 0) - t);
+  }
+
+  /**
+   * Starts one PIN attempt, or says how long to wait. Attempts in flight count against the budget
+   * as if they failed, so opening many connections at once cannot outrun the lockout.
+   */
+  function begin(address: string): { wait: number; end: (ok: boolean) => void } {
+    const t = now();
+    const wait = locked(address);
+    const mine = inFlight.get(address) ?? 0;
+    const failures = recent(byAddress.get(address)?.failures ?? [], t).length;
+    const busy = mine + failures >= o.maxFailuresPerAddress || inFlightTotal + recent(global, t).length >= o.maxFailuresGlobal;
+    if (wait > 0 || busy) return { wait: Math.max(wait, 1000), end: () => {} };
+    inFlight.set(address, mine + 1);
+    inFlightTotal++;
+    let ended = false;
+    return {
+      wait: 0,
+      end: (ok) => {
+        if (ended) return;
+        ended = true;
+        inFlightTotal--;
+        const n = (inFlight.get(address) ?? 1) - 1;
+        if (n > 0) inFlight.set(address, n); else inFlight.delete(address);
+        if (ok) succeeded(address); else failed(address);
+      },
+    };
   }
 
   function failed(address: string): void {
@@ -61,15 +91,13 @@ export function createGuard(options?: Partial<GuardOptions>, now: () => number =
     }
     global = recent(global, t);
     global.push(t);
-    if (global.length >= o.maxFailuresGlobal) {
-      globalLockedUntil = t + o.lockoutMs;
-      global = [];
-    }
+    // everyone waits until the oldest failure leaves the window: never more than the budget per window
+    if (global.length >= o.maxFailuresGlobal) globalLockedUntil = Math.max(globalLockedUntil, (global[0] ?? t) + o.windowMs);
   }
 
   function succeeded(address: string): void {
     byAddress.delete(address);
   }
 
-  return { locked, failed, succeeded, options: o };
+  return { locked, begin, failed, succeeded, options: o };
 }

@@ -125,6 +125,8 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     let step: 'hello' | 'auth' | 'session' = 'hello';
     let pake: ReturnType<typeof hostStart> | null = null;
     let sealer: Sealer | null = null;
+    // an attempt that ends without a verdict (silence, disconnect, garbage) counts as a failed guess
+    let endAttempt: (ok: boolean) => void = () => {};
 
     if (closing || sessions.size > (options.maxClients ?? 64)) {
       refuse('BUSY', closing ? 'the host is shutting down' : 'the host has too many clients');
@@ -142,12 +144,13 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
             refuse('VERSION_MISMATCH', `protocol version mismatch: host speaks ${PROTOCOL_VERSION}, client speaks ${msg.v}`);
             return;
           }
-          const locked = guard.locked(remote);
-          if (locked > 0) {
-            log.warn('client refused: locked out', { peer, address: remote, retryInS: Math.ceil(locked / 1000) });
-            refuse('LOCKED_OUT', `too many wrong PINs: locked out, retry in ${Math.ceil(locked / 1000)} s`);
+          const attempt = guard.begin(remote);
+          if (attempt.wait > 0) {
+            log.warn('client refused: locked out', { peer, address: remote, retryInS: Math.ceil(attempt.wait / 1000) });
+            refuse('LOCKED_OUT', `too many wrong PINs: locked out, retry in ${Math.ceil(attempt.wait / 1000)} s`);
             return;
           }
+          endAttempt = attempt.end;
           pake = hostStart(pin);
           send(pake.hello);
           step = 'auth';
@@ -155,12 +158,12 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
           if (msg.t !== 'auth' || !pake) throw new SignalError('expected auth');
           const result = hostCheck(pake.sid, pake.own, msg);
           if (!result) {
-            guard.failed(remote);
+            endAttempt(false);
             log.warn('client refused: wrong PIN', { peer, address: remote });
             refuse('WRONG_PIN', 'wrong PIN');
             return;
           }
-          guard.succeeded(remote);
+          endAttempt(true);
           clearTimeout(timer);
           sealer = result.sealer;
           send(seal(sealer, { t: 'welcome', services: Object.keys(options.services), confirm: result.confirm }));
@@ -202,6 +205,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     });
     ws.on('close', () => {
       clearTimeout(timer);
+      endAttempt(false);
       endSession(peer, 'signaling closed');
     });
     ws.on('error', (err) => log.debug('signaling socket error', { peer, error: err.message }));

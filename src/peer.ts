@@ -3,6 +3,10 @@
 
 import ndc from 'node-datachannel';
 
+// TUNNEL_NDC_LOG=Debug (or Info, Warning, ...) shows libdatachannel's own log, for ICE trouble.
+const ndcLogLevel = process.env.TUNNEL_NDC_LOG;
+if (ndcLogLevel) ndc.initLogger(ndcLogLevel as ndc.LogLevel, (level, message) => process.stderr.write(`libdatachannel ${level} ${message}\n`));
+
 export interface IceOptions {
   /** STUN/TURN URLs; none is fine on one machine or a LAN (host candidates). */
   iceServers: string[];

@@ -55,7 +55,9 @@ export function reassemble(r: Reassembler, packet: Packet, limits: ReassemblerLi
   if (r.held.has(packet.seq)) return 'SEQ_DUPLICATE';
   const cost = packet.payload.byteLength + HEADER_BYTES;
   if (r.heldBytes + cost > limits.maxHeldBytes) return 'REORDER_OVERFLOW';
-  r.held.set(packet.seq, packet);
+  // a payload is a view into its whole DataChannel message: holding the view would keep the whole
+  // message alive while counting only the payload, so a held packet keeps a copy of just its bytes
+  r.held.set(packet.seq, { ...packet, payload: packet.payload.slice() });
   r.heldBytes += cost;
   if (r.heldBytes > r.peakHeldBytes) r.peakHeldBytes = r.heldBytes;
   return null;

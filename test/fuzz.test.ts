@@ -76,7 +76,7 @@ test('fuzz decodePackets: random bytes and random headers (seeded)', T, () => {
         v.setUint32(4, rand() < 0.9 ? sid : int(4));
         v.setUint32(8, int(2 ** 32));
         v.setUint32(12, length);
-        parts.push(...head, ...bytes(Math.min(length, 300) + (rand() < 0.2 ? int(5) - 2 : 0)));
+        parts.push(...head, ...bytes(Math.max(0, Math.min(length, 300) + (rand() < 0.2 ? int(5) - 2 : 0))));
       }
       // sometimes at an offset inside a larger buffer, like a pooled Buffer
       const pad = rand() < 0.3 ? int(16) : 0;
@@ -125,12 +125,28 @@ function checkSignal(decode: (d: Uint8Array) => { t: string }, input: Uint8Array
   try {
     const msg = decode(input);
     assert.ok(allowed.includes(msg.t), `unexpected t ${msg.t}`);
+    checkShape(msg as unknown as Record<string, unknown>);
     return 'ok';
   } catch (err) {
     assert.ok(err instanceof SignalError, `not a SignalError: ${String(err)} ${(err as Error)?.stack ?? ''}`);
     assert.equal(err.code, 'SIGNALING_PROTOCOL');
     return 'error';
   }
+}
+/** What each accepted message promises its reader (the declared types in signaling.ts). */
+function checkShape(m: Record<string, unknown>): void {
+  const bytes = (v: unknown, min: number, max: number): boolean => v instanceof Uint8Array && v.byteLength >= min && v.byteLength <= max;
+  const text = (v: unknown, max: number): boolean => typeof v === 'string' && v.length <= max;
+  const ok: Record<string, () => boolean> = {
+    hello: () => typeof m.v === 'number' && (m.sid === undefined || bytes(m.sid, 16, 16)) && (m.yb === undefined || bytes(m.yb, 32, 32)),
+    auth: () => bytes(m.ya, 32, 32) && bytes(m.confirm, 32, 32),
+    sealed: () => Number.isSafeInteger(m.n) && bytes(m.body, 1, MAX_SIGNAL_BYTES) && bytes(m.mac, 32, 32),
+    error: () => text(m.code, 64) && text(m.message, 500),
+    welcome: () => Array.isArray(m.services) && m.services.every((s) => text(s, 64)) && bytes(m.confirm, 32, 32),
+    sdp: () => typeof m.sdp === 'string' && (m.type === 'offer' || m.type === 'answer'),
+    cand: () => text(m.cand, 1000) && text(m.mid, 100),
+  };
+  assert.ok(ok[String(m.t)]?.(), `accepted a malformed message: ${JSON.stringify(m, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
 }
 const PLAIN = ['hello', 'auth', 'sealed', 'error'] as const;
 const INNER = ['welcome', 'sdp', 'cand'] as const;
@@ -145,7 +161,7 @@ function randomValue(tl: ReturnType<typeof tools>, depth: number): unknown {
     case 3: return pick([0.5, -1.25, NaN, Infinity, -Infinity, 1e300]);
     case 4: return pick(['', 'hello', 'auth', 'sealed', 'error', 'welcome', 'sdp', 'cand', 'offer', 'answer', 'x'.repeat(70), 'é'.repeat(600)]);
     case 5: return bytes(pick([0, 1, 15, 16, 17, 31, 32, 33, 100]));
-    case 6: return BigInt(int(1000)) * 10n ** 18n;
+    case 6: return pick([0n, 1n, -1n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 64n - 1n]);
     case 7: return undefined;
     case 8: return int(100_000);
     case 9: return Array.from({ length: int(5) }, () => randomValue(tl, depth + 1));
@@ -165,8 +181,17 @@ function nearValid(tl: ReturnType<typeof tools>): Record<string, unknown> {
     hello: ['v', 'sid', 'yb'], auth: ['ya', 'confirm'], sealed: ['n', 'body', 'mac'], error: ['code', 'message'],
     welcome: ['services', 'confirm'], sdp: ['sdp', 'type'], cand: ['cand', 'mid'], nope: ['z'],
   };
+  // a field is valid most of the time, so every validator is reached past its first check
+  const good: Record<string, () => unknown> = {
+    v: () => 1, sid: () => tl.bytes(16), yb: () => tl.bytes(32), ya: () => tl.bytes(32), confirm: () => tl.bytes(32),
+    n: () => tl.int(10), body: () => tl.bytes(1 + tl.int(40)), mac: () => tl.bytes(32), code: () => 'E', message: () => 'm',
+    services: () => ['web', 'db'], sdp: () => 'v=0', type: () => pick(['offer', 'answer']), cand: () => 'c', mid: () => '0',
+  };
   const m: Record<string, unknown> = { t };
-  for (const f of fields[t] ?? []) if (rand() < 0.9) m[f] = randomValue(tl, 1);
+  for (const f of fields[t] ?? []) {
+    if (rand() < 0.05) continue;
+    m[f] = rand() < 0.8 ? good[f]?.() : randomValue(tl, 1);
+  }
   return m;
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HEADER_BYTES, PacketType, type Packet } from '../src/packet.js';
+import { HEADER_BYTES, PacketType, decodePackets, encodeBatch, type Packet } from '../src/packet.js';
 import { createReassembler, reassemble, type Reassembler, type ReassemblerLimits, type ReassemblyErrorCode } from '../src/reassembler.js';
 
 const T = { timeout: 10_000 };
@@ -232,4 +232,24 @@ test('random sizes: heldBytes always equals the sum over held packets; peak is t
     }
     assert.equal(r.heldBytes, 0);
   }
+});
+
+// Known src bug (see the report): a held packet is a view into its whole DataChannel message, so it
+// keeps that message's ArrayBuffer alive, but heldBytes counts only the view. A peer that pairs each
+// in-order packet with a 0-byte packet far ahead pins ~a message per 16 counted bytes.
+test('held packets cannot pin more memory than maxHeldBytes', T, () => {
+  const limits: ReassemblerLimits = { maxHeldBytes: 2 * 1024 * 1024, maxAheadPackets: 16384 }; // the handler's limits
+  const r = createReassembler();
+  for (let i = 0; i < 200; i++) {
+    const message = encodeBatch([
+      { type: PacketType.DATA, sid: 1, seq: i, payload: new Uint8Array(60 * 1024) }, // delivered at once
+      { type: PacketType.DATA, sid: 1, seq: 10_000 + i }, // held: counted as 16 bytes
+    ]);
+    for (const p of decodePackets(message)) {
+      if (reassemble(r, p, limits, () => {}) !== null) return; // refused: the limit held
+    }
+  }
+  let pinned = 0;
+  for (const p of r.held.values()) pinned += p.payload.buffer.byteLength;
+  assert.ok(pinned <= limits.maxHeldBytes, `held packets pin ${pinned} bytes; heldBytes says ${r.heldBytes}, limit ${limits.maxHeldBytes}`);
 });

@@ -1,0 +1,202 @@
+// The benchmark suite: which scenarios, in which order, how many times. It collects every run's
+// figures; summary.ts reduces them to medians and rows.
+//
+// Order within one run of one worker count, on a freshly started host + client:
+//   latency (idle tunnel) -> many connections (memory read against a fresh process) -> churn -> bulk
+// Baselines run first, in the same run: the raw DataChannel pair (bulk each way, latency) and direct
+// TCP to the service (churn, latency) — what the tunnel would be if it cost nothing.
+
+import { startRawPair, rawBulk, rawLatency, type RawBulk, type RawPair } from './raw.js';
+import { startApps, startTunnel, raiseFdLimits, bulk, latency, churn, many, serviceIdle, type Apps, type BulkFigure, type ChurnFigure, type ManyFigure, type Tunnel } from './tunnel.js';
+import type { LatencySummary } from './jobs.js';
+import type { Progress } from './progress.js';
+
+export const SCENARIOS = ['bulk', 'latency', 'churn', 'many'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export interface SuiteConfig {
+  runs: number;
+  workers: number[];
+  scenarios: Scenario[];
+  /** concurrent streams of the bulk scenario */
+  streams: number[];
+  /** bytes one bulk measurement moves, split over its streams */
+  bulkBytes: number;
+  bulkTimeoutMs: number;
+  /** ping-pong message size (bytes), measured round trips, unmeasured warm-up round trips */
+  pingBytes: number;
+  pings: number;
+  pingWarmup: number;
+  latencyTimeoutMs: number;
+  /** connections per churn measurement, and how many at a time */
+  churnTotal: number;
+  churnInflight: number;
+  churnTimeoutMs: number;
+  /** connections held at once, bytes each exchanges, handshakes at a time while opening */
+  connections: number;
+  connectionBytes: number;
+  opening: number;
+  manyTimeoutMs: number;
+}
+
+export type Latency = LatencySummary & { ok: boolean; error?: string };
+
+export interface WorkerResults {
+  bulk: { up: Record<number, BulkFigure[]>; down: Record<number, BulkFigure[]> };
+  latency: Latency[];
+  churn: ChurnFigure[];
+  many: ManyFigure[];
+  errors: string[];
+}
+
+export interface BaselineResults {
+  rawUp: RawBulk[];
+  rawDown: RawBulk[];
+  rawLatency: Latency[];
+  tcpLatency: Latency[];
+  tcpChurn: ChurnFigure[];
+  errors: string[];
+}
+
+export interface SuiteResults {
+  baseline: BaselineResults;
+  tunnel: Record<number, WorkerResults>;
+  /** connections the processes could hold (open-files limit), when below the request */
+  connectionsCapped?: number;
+}
+
+/** How many progress steps a configuration takes (for the progress indicator). */
+export function countSteps(c: SuiteConfig): number {
+  const has = (s: Scenario) => c.scenarios.includes(s);
+  const perRawRun = (has('bulk') ? 2 : 0) + (has('latency') ? 2 : 0) + (has('churn') ? 1 : 0);
+  const perTunnelRun = 1 + (has('latency') ? 1 : 0) + (has('many') ? 1 : 0) + (has('churn') ? 1 : 0) + (has('bulk') ? 2 * c.streams.length : 0);
+  return c.runs * (perRawRun + c.workers.length * perTunnelRun);
+}
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+export async function runSuite(config: SuiteConfig, progress: Progress): Promise<SuiteResults> {
+  const has = (s: Scenario) => config.scenarios.includes(s);
+  const apps = await startApps();
+  try {
+    let connections = config.connections;
+    const results: SuiteResults = { baseline: { rawUp: [], rawDown: [], rawLatency: [], tcpLatency: [], tcpChurn: [], errors: [] }, tunnel: {} };
+    if (has('many')) {
+      const allowed = raiseFdLimits(apps, connections);
+      if (allowed < connections) {
+        progress.note(`many connections: the open-files limit allows ${allowed}, not ${connections}; capped`);
+        connections = allowed;
+        results.connectionsCapped = allowed;
+      }
+    }
+    await baselines(config, apps, results.baseline, progress);
+    for (const workers of config.workers) {
+      const w: WorkerResults = { bulk: { up: {}, down: {} }, latency: [], churn: [], many: [], errors: [] };
+      results.tunnel[workers] = w;
+      for (let run = 1; run <= config.runs; run++) {
+        const tag = `workers ${workers}, run ${run}/${config.runs}`;
+        progress.step(`${tag}: starting host + client`);
+        let t: Tunnel | null = null;
+        try {
+          t = await startTunnel(workers, apps, connections);
+          await tunnelRun(config, apps, t, w, connections, tag, progress);
+        } catch (err) {
+          w.errors.push(`${tag}: ${message(err)}`);
+          progress.note(`${tag}: ${message(err)}`);
+          if (t) progress.note(t.host.log.concat(t.client.log).slice(-6).join('\n'));
+        } finally {
+          await t?.close();
+          // the next run starts against a service with no leftover connections
+          await serviceIdle(apps, 10000).catch(() => false);
+        }
+      }
+    }
+    return results;
+  } finally {
+    await apps.close();
+  }
+}
+
+async function baselines(config: SuiteConfig, apps: Apps, b: BaselineResults, progress: Progress): Promise<void> {
+  const has = (s: Scenario) => config.scenarios.includes(s);
+  const needRaw = has('bulk') || has('latency');
+  for (let run = 1; run <= config.runs; run++) {
+    const tag = `baseline, run ${run}/${config.runs}`;
+    let pair: RawPair | null = null;
+    try {
+      if (needRaw) pair = await startRawPair();
+      if (pair && has('bulk')) {
+        progress.step(`${tag}: raw DataChannel bulk, offerer -> answerer`);
+        b.rawUp.push(await rawBulk(pair, 'offer', config.bulkBytes, config.bulkTimeoutMs));
+        progress.step(`${tag}: raw DataChannel bulk, answerer -> offerer`);
+        b.rawDown.push(await rawBulk(pair, 'answer', config.bulkBytes, config.bulkTimeoutMs));
+      }
+      if (pair && has('latency')) {
+        progress.step(`${tag}: raw DataChannel ${config.pingBytes}-byte ping-pong`);
+        b.rawLatency.push(await rawLatency(pair, config.pingBytes, config.pings, config.pingWarmup, config.latencyTimeoutMs));
+      }
+    } catch (err) {
+      b.errors.push(`${tag}: ${message(err)}`);
+      progress.note(`${tag}: ${message(err)}`);
+    } finally {
+      await pair?.close();
+    }
+    try {
+      if (has('latency')) {
+        progress.step(`${tag}: direct TCP ping-pong`);
+        b.tcpLatency.push(await latency(apps, apps.ports.echo, config.pingBytes, config.pings, config.pingWarmup, config.latencyTimeoutMs));
+      }
+      if (has('churn')) {
+        progress.step(`${tag}: direct TCP churn`);
+        b.tcpChurn.push(await churn(apps, apps.ports.echo, 1024, config.churnTotal, config.churnInflight, config.churnTimeoutMs));
+      }
+    } catch (err) {
+      b.errors.push(`${tag}: ${message(err)}`);
+      progress.note(`${tag}: ${message(err)}`);
+    }
+  }
+}
+
+async function tunnelRun(config: SuiteConfig, apps: Apps, t: Tunnel, w: WorkerResults, connections: number, tag: string, progress: Progress): Promise<void> {
+  const has = (s: Scenario) => config.scenarios.includes(s);
+  const attempt = async (label: string, fn: () => Promise<void>) => {
+    progress.step(`${tag}: ${label}`);
+    try {
+      await fn();
+    } catch (err) {
+      w.errors.push(`${tag}: ${label}: ${message(err)}`);
+      progress.note(`${tag}: ${label}: ${message(err)}`);
+    }
+  };
+  if (has('latency')) {
+    await attempt(`${config.pingBytes}-byte ping-pong`, async () => {
+      w.latency.push(await latency(apps, t.ports.echo, config.pingBytes, config.pings, config.pingWarmup, config.latencyTimeoutMs));
+    });
+  }
+  if (has('many')) {
+    await attempt(`${connections} connections held open`, async () => {
+      const figure = await many(apps, t, connections, config.connectionBytes, config.opening, config.manyTimeoutMs);
+      w.many.push(figure);
+      if (figure.error) progress.note(`${tag}: many connections: ${figure.error}`);
+    });
+  }
+  if (has('churn')) {
+    await attempt(`churn, ${config.churnInflight} in flight`, async () => {
+      const figure = await churn(apps, t.ports.echo, 1024, config.churnTotal, config.churnInflight, config.churnTimeoutMs);
+      w.churn.push(figure);
+      if (figure.error) progress.note(`${tag}: churn: ${figure.error}`);
+      await serviceIdle(apps, 10000);
+    });
+  }
+  if (has('bulk')) {
+    for (const dir of ['up', 'down'] as const) {
+      for (const streams of config.streams) {
+        await attempt(`${dir === 'up' ? 'upload' : 'download'}, ${streams} stream${streams === 1 ? '' : 's'}`, async () => {
+          const figure = await bulk(apps, t, dir, streams, config.bulkBytes, config.bulkTimeoutMs);
+          (w.bulk[dir][streams] ??= []).push(figure);
+          if (figure.error) progress.note(`${tag}: ${dir} ${streams}: ${figure.error}`);
+        });
+      }
+    }
+  }
+}

@@ -1,0 +1,121 @@
+// From every run's figures to the rows of the table: the median of the runs for each figure, its
+// baseline, the ratio, and whether it meets issue 4's target on this machine.
+
+import { median } from './stats.js';
+import type { SuiteConfig, SuiteResults, WorkerResults } from './suite.js';
+
+export interface Row {
+  group: 'bulk' | 'cpu' | 'latency' | 'churn' | 'many';
+  label: string;
+  unit: string;
+  /** what the baseline is: 'raw DC' (the DataChannel alone), 'TCP' (no tunnel), 'target', or '' */
+  baselineName: string;
+  baseline: number;
+  /** by worker count: the median over the runs */
+  values: Record<number, number>;
+  /** by worker count: value / baseline */
+  ratios: Record<number, number>;
+  /** the largest worker count's value over workers 0's (sharded vs single-threaded), when both ran */
+  shardRatio: number | null;
+  target: string;
+  /** by worker count: meets the target (absent: no target) */
+  meets: Record<number, boolean>;
+}
+
+type Check = (value: number, baseline: number) => boolean;
+interface Spec { target: string; check: Check | null }
+
+const none: Spec = { target: '', check: null };
+const atLeastRatio = (r: number): Spec => ({ target: `>= ${r} x raw`, check: (v, b) => v / b >= r });
+const atMostRatio = (r: number, what: string): Spec => ({ target: `<= ${r} x ${what}`, check: (v, b) => v / b <= r });
+
+function bulkSpec(streams: number): Spec {
+  if (streams === 1 || streams === 64) return atLeastRatio(0.9);
+  if (streams === 256) return atLeastRatio(0.85);
+  return none;
+}
+
+function row(group: Row['group'], label: string, unit: string, baselineName: string, baseline: number, workers: number[], value: (w: WorkerResults) => number, spec: Spec, results: SuiteResults): Row {
+  const values: Record<number, number> = {};
+  const ratios: Record<number, number> = {};
+  const meets: Record<number, boolean> = {};
+  for (const w of workers) {
+    const r = results.tunnel[w];
+    const v = r ? value(r) : Number.NaN;
+    values[w] = v;
+    ratios[w] = v / baseline;
+    if (spec.check) meets[w] = !Number.isNaN(v) && spec.check(v, baseline);
+  }
+  const max = Math.max(...workers);
+  const shardRatio = workers.includes(0) && max > 0 ? (values[max] ?? Number.NaN) / (values[0] ?? Number.NaN) : null;
+  return { group, label, unit, baselineName, baseline, values, ratios, shardRatio, target: spec.target, meets };
+}
+
+const ok = <T extends { ok: boolean }>(list: T[] | undefined): T[] => (list ?? []).filter((x) => x.ok);
+
+export function summarize(config: SuiteConfig, results: SuiteResults): Row[] {
+  const rows: Row[] = [];
+  const { workers } = config;
+  const b = results.baseline;
+  const has = (s: string) => (config.scenarios as string[]).includes(s);
+  const plural = (n: number) => `${n} stream${n === 1 ? '' : 's'}`;
+
+  if (has('bulk')) {
+    const rawUp = median(ok(b.rawUp).map((r) => r.mbps));
+    const rawDown = median(ok(b.rawDown).map((r) => r.mbps));
+    for (const [dir, name, raw] of [['up', 'upload', rawUp], ['down', 'download', rawDown]] as const) {
+      for (const s of config.streams) {
+        rows.push(row('bulk', `${name}, ${plural(s)}`, 'MB/s', 'raw DC', raw, workers, (w) => median(ok(w.bulk[dir][s]).map((f) => f.mbps)), bulkSpec(s), results));
+      }
+    }
+    const rawCpu = median([...ok(b.rawUp), ...ok(b.rawDown)].map((r) => r.cpuMsPerMB));
+    for (const [dir, name] of [['up', 'upload'], ['down', 'download']] as const) {
+      for (const s of config.streams) {
+        rows.push(row('cpu', `CPU, ${name}, ${plural(s)}`, 'ms/MB', 'raw DC', rawCpu, workers, (w) => median(ok(w.bulk[dir][s]).map((f) => f.cpuMsPerMB)), atMostRatio(1.15, 'raw'), results));
+      }
+    }
+  }
+  if (has('latency')) {
+    const raw = ok(b.rawLatency);
+    const lat = (w: WorkerResults) => ok(w.latency);
+    rows.push(row('latency', `${config.pingBytes} B ping-pong p50`, 'µs', 'raw DC', median(raw.map((l) => l.p50)), workers, (w) => median(lat(w).map((l) => l.p50)),
+      { target: '<= raw + 100 µs', check: (v, base) => v - base <= 100 }, results));
+    rows.push(row('latency', `${config.pingBytes} B ping-pong p99`, 'µs', 'raw DC', median(raw.map((l) => l.p99)), workers, (w) => median(lat(w).map((l) => l.p99)), atMostRatio(2, 'raw'), results));
+    rows.push(row('latency', `${config.pingBytes} B ping-pong max`, 'µs', 'raw DC', median(raw.map((l) => l.max)), workers, (w) => median(lat(w).map((l) => l.max)), none, results));
+  }
+  if (has('churn')) {
+    const tcp = median(ok(b.tcpChurn).map((c) => c.perS));
+    rows.push(row('churn', `churn, ${config.churnInflight} in flight`, 'conn/s', 'TCP', tcp, workers, (w) => median(ok(w.churn).map((c) => c.perS)),
+      { target: '>= 5000/s', check: (v) => v >= 5000 }, results));
+  }
+  if (has('many')) {
+    const n = results.connectionsCapped ?? config.connections;
+    rows.push(row('many', `${n} connections: succeeded`, 'conns', 'asked', n, workers, (w) => median(w.many.map((m) => m.exchanged)),
+      { target: `all ${n}`, check: (v) => v >= n }, results));
+    rows.push(row('many', `${n} connections: opened`, 'conn/s', '', Number.NaN, workers, (w) => median(w.many.map((m) => m.openPerS)), none, results));
+    rows.push(row('many', 'RSS per connection, host', 'KiB', 'target', 16, workers, (w) => median(w.many.map((m) => m.hostKiBPerConn)), { target: '<= 16 KiB', check: (v) => v <= 16 }, results));
+    rows.push(row('many', 'RSS per connection, client', 'KiB', 'target', 16, workers, (w) => median(w.many.map((m) => m.clientKiBPerConn)), { target: '<= 16 KiB', check: (v) => v <= 16 }, results));
+  }
+  return rows;
+}
+
+/** Reference figures printed under the table: what the tunnel's path costs without the tunnel. */
+export function references(config: SuiteConfig, results: SuiteResults): string[] {
+  const b = results.baseline;
+  const lines: string[] = [];
+  const has = (s: string) => (config.scenarios as string[]).includes(s);
+  if (has('bulk')) {
+    const up = ok(b.rawUp);
+    const down = ok(b.rawDown);
+    lines.push(`raw DataChannel (2 processes, ${up.length + down.length} ok runs): offerer->answerer ${median(up.map((r) => r.mbps)).toFixed(1)} MB/s, `
+      + `answerer->offerer ${median(down.map((r) => r.mbps)).toFixed(1)} MB/s, CPU ${median([...up, ...down].map((r) => r.cpuMsPerMB)).toFixed(2)} ms/MB (both processes)`);
+  }
+  if (has('latency')) {
+    const tcp = ok(b.tcpLatency);
+    if (tcp.length) {
+      lines.push(`direct TCP to the echo service (no tunnel): p50 ${median(tcp.map((l) => l.p50)).toFixed(0)} µs, p99 ${median(tcp.map((l) => l.p99)).toFixed(0)} µs `
+        + '(the tunnel path adds two such TCP legs to the raw DataChannel round trip)');
+    }
+  }
+  return lines;
+}
