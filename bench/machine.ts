@@ -4,6 +4,7 @@
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 
 export interface Machine {
   cpuModel: string;
@@ -21,9 +22,15 @@ export interface Machine {
 
 function packageVersion(name: string): string {
   try {
-    const require = createRequire(import.meta.url);
-    const path = require.resolve(`${name}/package.json`);
-    return (JSON.parse(readFileSync(path, 'utf8')) as { version?: string }).version ?? '?';
+    // a package's exports may hide its package.json: walk up from its entry point instead
+    let dir = dirname(createRequire(import.meta.url).resolve(name));
+    for (let i = 0; i < 6; i++, dir = dirname(dir)) {
+      try {
+        const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+        if (pkg.name === name) return pkg.version ?? '?';
+      } catch { /* not here */ }
+    }
+    return '?';
   } catch {
     return '?';
   }

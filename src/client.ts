@@ -28,6 +28,8 @@ export interface ClientOptions {
   logLevel?: string | undefined;
   log?: Logger | undefined;
   config?: Partial<DataPlaneConfig> | undefined;
+  /** Trust this CA (PEM) for a wss:// host with its own certificate. */
+  ca?: string | Buffer | undefined;
   /** Reconnect after the host goes away (default true); the first connection must succeed. */
   reconnect?: boolean | undefined;
   /** Called when the client gives up for good after start-up (e.g. the PIN is now refused). */
@@ -67,7 +69,7 @@ const HOST_CODES: Record<string, ErrorCode> = {
 /** One signaling + WebRTC session. Rejects with a TunnelError if it cannot be set up. Exported for
  *  tests that play a peer (a hostile one, too) on a real DataChannel. */
 export async function connectSession(options: ClientOptions, ice: IceOptions, log: Logger): Promise<Session> {
-  const ws = new WebSocket(options.connect, { maxPayload: MAX_SIGNAL_BYTES, handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
+  const ws = new WebSocket(options.connect, { maxPayload: MAX_SIGNAL_BYTES, handshakeTimeout: HANDSHAKE_TIMEOUT_MS, ...(options.ca ? { ca: options.ca } : {}) });
   const inbox: Plain[] = [];
   let wake: (() => void) | null = null;
   let failure: TunnelError | null = null;

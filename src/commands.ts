@@ -10,6 +10,8 @@ import { TunnelError, tunnelError } from './errors.js';
 import { isLevel, createLogger } from './log.js';
 import { releaseDataChannelLibrary } from './peer.js';
 import type { Service } from './messages.js';
+import type { DataPlaneConfig } from './config.js';
+import { startStatusLine } from './status.js';
 
 const HOST_HELP = `Usage: tunnel host [options] --expose NAME=HOST:PORT [--expose ...]
 
@@ -19,11 +21,15 @@ Runs the signaling server and exposes the named local TCP services to clients th
   --listen ADDR:PORT       signaling address (default 127.0.0.1:8765)
   --pin PIN                the PIN clients must know (default: a random 8-digit PIN, printed)
   --pin-file PATH          read the PIN from a file (or set TUNNEL_PIN), so it does not show in ps
+  --tls-cert FILE          serve wss:// with this certificate (PEM), together with --tls-key FILE
+  --tls-key FILE           the certificate's private key (PEM)
   --workers N              worker threads (default ${defaultWorkers()}, the available parallelism; 0 = main thread only)
   --ice-server URL         STUN/TURN server, e.g. stun:stun.example.org:3478 (repeatable)
   --ice-bind ADDR          bind ICE to ADDR and use only candidates on it (127.0.0.1 keeps traffic on loopback)
   --window BYTES           per-stream flow-control window (default 1048576)
+  --keepalive MS           keepalive interval (default 1000); a peer silent for 5 intervals is gone
   --log-level LEVEL        error, warn, info (default) or debug
+  --quiet                  no live status line on the terminal
   --help                   this text
 `;
 
@@ -31,7 +37,8 @@ const CLIENT_HELP = `Usage: tunnel client --connect ws://HOST:PORT --pin PIN --f
 
 Connects to a host and forwards local TCP ports to the services it exposes.
 
-  --connect URL            the host's signaling URL, e.g. ws://127.0.0.1:8765
+  --connect URL            the host's signaling URL, e.g. ws://127.0.0.1:8765 or wss://host.example:8765
+  --ca FILE                trust this CA certificate (PEM) for a wss:// host
   --pin PIN                the host's PIN (or --pin-file PATH, or TUNNEL_PIN in the environment)
   --pin-file PATH          read the PIN from a file
   --forward [ADDR:]PORT=NAME  listen on ADDR:PORT (ADDR defaults to 127.0.0.1; PORT must not be 0)
@@ -40,7 +47,9 @@ Connects to a host and forwards local TCP ports to the services it exposes.
   --ice-server URL         STUN/TURN server (repeatable)
   --ice-bind ADDR          bind ICE to ADDR and use only candidates on it
   --window BYTES           per-stream flow-control window (default 1048576)
+  --keepalive MS           keepalive interval (default 1000); a peer silent for 5 intervals is gone
   --log-level LEVEL        error, warn, info (default) or debug
+  --quiet                  no live status line on the terminal
   --help                   this text
 `;
 
@@ -60,7 +69,9 @@ const common = {
   'ice-server': { type: 'string', multiple: true },
   'ice-bind': { type: 'string' },
   window: { type: 'string' },
+  keepalive: { type: 'string' },
   'log-level': { type: 'string' },
+  quiet: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
 
@@ -90,6 +101,19 @@ function readPin(values: { pin?: string | undefined; 'pin-file'?: string | undef
   return values.pin ?? (process.env.TUNNEL_PIN || undefined);
 }
 
+function dataPlane(values: { window?: string | undefined; keepalive?: string | undefined }): Partial<DataPlaneConfig> {
+  const keepalive = integer(values.keepalive, '--keepalive', 10);
+  return { ...(window ? { windowBytes: window } : {}), ...(keepalive ? { keepaliveMs: keepalive, peerTimeoutMs: 5 * keepalive } : {}) };
+}
+
+function readFlagFile(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw tunnelError('BAD_FLAG', `${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
 function logLevel(value: string | undefined): string {
   if (value !== undefined && !isLevel(value)) throw tunnelError('BAD_FLAG', `--log-level must be error, warn, info or debug, got '${value}'`);
   return value ?? 'info';
@@ -115,7 +139,7 @@ function untilSignal(close: () => Promise<void>): Promise<number> {
 }
 
 async function host(args: string[]): Promise<number> {
-  const { values } = parse(() => parseArgs({ args, strict: true, options: { ...common, listen: { type: 'string' }, expose: { type: 'string', multiple: true } } }));
+  const { values } = parse(() => parseArgs({ args, strict: true, options: { ...common, listen: { type: 'string' }, expose: { type: 'string', multiple: true }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' } } }));
   if (values.help) { process.stdout.write(HOST_HELP); return 0; }
   const services: Record<string, Service> = {};
   for (const text of values.expose ?? []) {
@@ -125,8 +149,10 @@ async function host(args: string[]): Promise<number> {
   }
   if (Object.keys(services).length === 0) throw tunnelError('BAD_FLAG', 'at least one --expose NAME=HOST:PORT is needed (see tunnel host --help)');
   const level = logLevel(values['log-level']);
-  const window = integer(values.window, '--window', 64 * 1024);
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw tunnelError('BAD_FLAG', '--tls-cert and --tls-key go together');
+  const tls = values['tls-cert'] && values['tls-key'] ? { cert: readFlagFile(values['tls-cert'], '--tls-cert'), key: readFlagFile(values['tls-key'], '--tls-key') } : undefined;
   const handle = await startHost({
+    tls,
     pin: readPin(values),
     listen: values.listen,
     services,
@@ -135,17 +161,18 @@ async function host(args: string[]): Promise<number> {
     iceBind: values['ice-bind'],
     logLevel: level,
     log: createLogger('host', level),
-    config: window ? { windowBytes: window } : {},
+    config: dataPlane(values),
   });
   const generated = readPin(values) === undefined;
   process.stdout.write(`tunnel host listening on ${handle.url}\n`);
   process.stdout.write(`PIN: ${handle.pin}${generated ? ' (generated; pass --pin or --pin-file to choose one)' : ''}\n`);
   for (const [name, s] of Object.entries(services)) process.stdout.write(`exposing ${name} -> ${s.host}:${s.port}\n`);
-  return untilSignal(() => handle.close());
+  const stopStatus = values.quiet ? () => {} : startStatusLine(handle);
+  return untilSignal(() => { stopStatus(); return handle.close(); });
 }
 
 async function client(args: string[]): Promise<number> {
-  const { values } = parse(() => parseArgs({ args, strict: true, options: { ...common, connect: { type: 'string' }, forward: { type: 'string', multiple: true } } }));
+  const { values } = parse(() => parseArgs({ args, strict: true, options: { ...common, connect: { type: 'string' }, forward: { type: 'string', multiple: true }, ca: { type: 'string' } } }));
   if (values.help) { process.stdout.write(CLIENT_HELP); return 0; }
   if (!values.connect) throw tunnelError('BAD_FLAG', '--connect ws://HOST:PORT is needed (see tunnel client --help)');
   if (!/^wss?:\/\//.test(values.connect)) throw tunnelError('BAD_FLAG', `--connect must be a ws:// or wss:// URL, got '${values.connect}'`);
@@ -154,9 +181,9 @@ async function client(args: string[]): Promise<number> {
   const forwards = (values.forward ?? []).map(parseForward);
   if (forwards.length === 0) throw tunnelError('BAD_FLAG', 'at least one --forward [ADDR:]PORT=NAME is needed (see tunnel client --help)');
   const level = logLevel(values['log-level']);
-  const window = integer(values.window, '--window', 64 * 1024);
   let fatal: (code: number) => void = () => {};
   const handle = await startClient({
+    ca: values.ca ? readFlagFile(values.ca, '--ca') : undefined,
     connect: values.connect,
     pin,
     forwards,
@@ -165,15 +192,16 @@ async function client(args: string[]): Promise<number> {
     iceBind: values['ice-bind'],
     logLevel: level,
     log: createLogger('client', level),
-    config: window ? { windowBytes: window } : {},
+    config: dataPlane(values),
     onFatal: (err) => {
       process.stderr.write(`tunnel client: ${err.message}\n`);
       fatal(1);
     },
   });
   for (const f of forwards) process.stdout.write(`forwarding ${f.host}:${f.port} -> ${f.service}\n`);
+  const stopStatus = values.quiet ? () => {} : startStatusLine({ stats: () => handle.stats(), peers: () => (handle.connected() ? 1 : 0) });
   return Promise.race([
-    untilSignal(() => handle.close()),
+    untilSignal(() => { stopStatus(); return handle.close(); }),
     new Promise<number>((resolve) => {
       fatal = (code) => void handle.close().finally(() => { releaseDataChannelLibrary(); resolve(code); });
     }),

@@ -3,6 +3,8 @@
 // one client or one stream is logged and contained.
 
 import { randomInt } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type ndc from 'node-datachannel';
 import { defaultConfig, verifyConfig, type DataPlaneConfig } from './config.js';
@@ -31,6 +33,8 @@ export interface HostOptions {
   log?: Logger | undefined;
   config?: Partial<DataPlaneConfig> | undefined;
   guard?: Partial<GuardOptions> | undefined;
+  /** Serve wss:// with this certificate and key (PEM). */
+  tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
   /** Signaling connections at once (handshaking or connected); more are refused. Default 64. */
   maxClients?: number | undefined;
 }
@@ -69,17 +73,27 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
   let nextPeer = 1;
   let closing = false;
 
-  const wss = new WebSocketServer({ host: listenHost, port: listenPort, maxPayload: MAX_SIGNAL_BYTES });
+  // plain HTTP for ws://, or HTTPS for wss:// with --tls-cert/--tls-key
+  let server: http.Server | https.Server;
+  try {
+    server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }) : http.createServer();
+  } catch (err) {
+    throw tunnelError('BAD_FLAG', `cannot use the TLS certificate and key: ${(err as Error).message}`);
+  }
+  server.on('request', (_req, res) => { res.writeHead(426).end('this is a tunnel signaling endpoint: use tunnel client\n'); });
   await new Promise<void>((resolve, reject) => {
-    wss.once('listening', resolve);
-    wss.once('error', (err: NodeJS.ErrnoException) => {
+    server.once('listening', resolve);
+    server.once('error', (err: NodeJS.ErrnoException) => {
       reject(err.code === 'EADDRINUSE'
         ? tunnelError('PORT_IN_USE', `cannot listen on ${listenHost}:${listenPort}: the port is in use`)
         : tunnelError('LISTEN_FAILED', `cannot listen on ${listenHost}:${listenPort}: ${err.message}`));
     });
+    server.listen(listenPort, listenHost);
   });
+  server.on('error', (err) => log.error('signaling server error', { error: err.message }));
+  const wss = new WebSocketServer({ server, maxPayload: MAX_SIGNAL_BYTES });
   wss.on('error', (err) => log.error('signaling server error', { error: err.message }));
-  const address = wss.address();
+  const address = server.address();
   const port = typeof address === 'object' && address ? address.port : listenPort;
 
   const statsWaiters: ((s: ShardStats) => void)[] = [];
@@ -211,7 +225,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     ws.on('error', (err) => log.debug('signaling socket error', { peer, error: err.message }));
   });
 
-  const url = `ws://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port}`;
+  const url = `${options.tls ? 'wss' : 'ws'}://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port}`;
   return {
     url, port, pin,
     peers: () => [...sessions.values()].filter((s) => s.channel).length,
@@ -228,6 +242,8 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
       for (const peer of [...sessions.keys()]) endSession(peer, 'host shutting down');
       dispatcher.close();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+      server.closeAllConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
       await pool.close();
     },
   };
