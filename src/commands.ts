@@ -102,6 +102,7 @@ function readPin(values: { pin?: string | undefined; 'pin-file'?: string | undef
 }
 
 function dataPlane(values: { window?: string | undefined; keepalive?: string | undefined }): Partial<DataPlaneConfig> {
+  const window = integer(values.window, '--window', 64 * 1024);
   const keepalive = integer(values.keepalive, '--keepalive', 10);
   return { ...(window ? { windowBytes: window } : {}), ...(keepalive ? { keepaliveMs: keepalive, peerTimeoutMs: 5 * keepalive } : {}) };
 }
