@@ -2,16 +2,16 @@
 // state is a table (peer, socket id) -> shard, the DataChannel's send queue while the channel is over
 // its high-water mark, and the credit each shard is owed. It holds no stream state.
 //
-//   DataChannel ──message──▶ route by sid ──batch per turn──▶ shard   (no backpressure possible here:
-//                                                                     the per-stream window bounds it)
-//   shard ──pkts──▶ send if bufferedAmount < high mark, else queue ──▶ DataChannel
+//   DataChannel ──message──▶ route each packet by sid ──batch per turn──▶ shard   (no backpressure
+//                                                    possible here: the per-stream window bounds it)
+//   shard ──pkts──▶ small ones coalesced; send if bufferedAmount < high mark, else queue ──▶ DataChannel
 //         ◀─credit── returned once the bytes are handed to the DataChannel
 //
 // A shard without credit stops reading its TCP sockets, so a full DataChannel pushes back all the
 // way to the applications.
 
 import type { DataChannel } from 'node-datachannel';
-import { HEADER_BYTES, PacketType, encodePacket, peekSid, peekType } from './packet.js';
+import { HEADER_BYTES, PacketType, encodePacket, peekPacketBytes } from './packet.js';
 import { ResetReason } from './errors.js';
 import { hostWorkerFor, workerOfSid } from './sid.js';
 import type { DataPlaneConfig } from './config.js';
@@ -52,6 +52,22 @@ interface PeerState {
   queue: { message: Uint8Array; shard: number }[];
   queuedBytes: number;
   lastSeen: number;
+}
+
+/** Small messages of one shard batch (many streams) are sent as one DataChannel message up to this
+ *  size (bytes): each message costs the transport tens of microseconds whatever its size. */
+const COALESCE_MAX_BYTES = 16 * 1024;
+
+function concat(pieces: Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const p of pieces) total += p.byteLength;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const p of pieces) {
+    out.set(p, offset);
+    offset += p.byteLength;
+  }
+  return out;
 }
 
 /** Polling fallback in case onBufferedAmountLow is missed (ms). */
@@ -154,43 +170,77 @@ export function createDispatcher(options: DispatcherOptions) {
     }
   }
 
-  /** A DataChannel message: route it to the shard that owns its stream. */
-  function onChannelMessage(peer: number, state: PeerState, msg: Buffer): void {
-    state.lastSeen = Date.now();
-    counters.messagesIn++;
-    counters.bytesIn += msg.byteLength;
-    if (msg.byteLength < HEADER_BYTES) {
-      counters.dropped++;
-      return;
+  /** The shard of the packet at `offset`, creating a host route for a new stream; -1 to drop it. */
+  function routeOf(peer: number, state: PeerState, msg: Uint8Array, offset: number): number {
+    const type = msg[offset];
+    if (type === PacketType.PING) return -1;
+    const sid = new DataView(msg.buffer, msg.byteOffset + offset, HEADER_BYTES).getUint32(4);
+    const known = state.routes.get(sid);
+    if (known !== undefined) return known;
+    const opens = type === PacketType.CONNECT || type === PacketType.DATA || type === PacketType.FIN;
+    if (role !== 'host' || !opens) {
+      counters.dropped++; // late packet for a stream that is gone, or garbage
+      return -1;
     }
-    const type = peekType(msg);
-    if (type === PacketType.PING) return;
-    const sid = peekSid(msg);
-    let shard = state.routes.get(sid);
-    if (shard === undefined) {
-      const opens = type === PacketType.CONNECT || type === PacketType.DATA || type === PacketType.FIN;
-      if (role !== 'host' || !opens) {
-        counters.dropped++; // late packet for a stream that is gone, or garbage
-        return;
-      }
-      if (state.routes.size >= config.maxStreamsPerPeer) {
-        counters.refused++;
-        log.warn('stream refused: too many streams', { peer, limit: config.maxStreamsPerPeer });
-        trySend(peer, state, encodePacket(PacketType.RESET, sid, 0, Buffer.from(`${ResetReason.TOO_MANY_STREAMS}: limit ${config.maxStreamsPerPeer}`)));
-        return;
-      }
-      shard = hostWorkerFor(peer, sid, shards.length);
-      state.routes.set(sid, shard);
+    if (state.routes.size >= config.maxStreamsPerPeer) {
+      counters.refused++;
+      if (counters.refused === 1 || counters.refused % 1000 === 0) log.warn('stream refused: too many streams', { peer, limit: config.maxStreamsPerPeer, refused: counters.refused });
+      trySend(peer, state, encodePacket(PacketType.RESET, sid, 0, Buffer.from(`${ResetReason.TOO_MANY_STREAMS}: limit ${config.maxStreamsPerPeer}`)));
+      return -1;
     }
-    // Messages arrive as Buffers over exact-size ArrayBuffers: moved to the shard without a copy.
-    const whole = msg.byteOffset === 0 && msg.byteLength === msg.buffer.byteLength;
-    const buf = whole ? (msg.buffer as ArrayBuffer) : msg.buffer.slice(msg.byteOffset, msg.byteOffset + msg.byteLength) as ArrayBuffer;
+    const shard = hostWorkerFor(peer, sid, shards.length);
+    state.routes.set(sid, shard);
+    return shard;
+  }
+
+  function toShard(shard: number, peer: number, buf: ArrayBuffer): void {
     const box = inbox[shard];
     if (!box) return;
     let list = box.get(peer);
     if (!list) box.set(peer, (list = []));
     list.push(buf);
     scheduleTurn();
+  }
+
+  /** A DataChannel message: route each packet to the shard that owns its stream. */
+  function onChannelMessage(peer: number, state: PeerState, msg: Buffer): void {
+    state.lastSeen = Date.now();
+    counters.messagesIn++;
+    counters.bytesIn += msg.byteLength;
+    // Walk the headers only; a packet cut short goes whole to its stream's shard, which decodes,
+    // rejects and counts it. What the shards get is moved, not copied, when one shard owns it all.
+    const parts: { shard: number; start: number; end: number }[] = [];
+    let offset = 0;
+    let oneShard = -1;
+    let mixed = false;
+    while (offset < msg.byteLength) {
+      let bytes = peekPacketBytes(msg, offset);
+      if (bytes < 0) {
+        counters.dropped++; // less than a header: no stream to blame
+        break;
+      }
+      if (offset + bytes > msg.byteLength) bytes = msg.byteLength - offset;
+      const shard = routeOf(peer, state, msg, offset);
+      if (shard >= 0) {
+        parts.push({ shard, start: offset, end: offset + bytes });
+        if (oneShard < 0) oneShard = shard;
+        else if (shard !== oneShard) mixed = true;
+      }
+      offset += bytes;
+    }
+    if (parts.length === 0) return;
+    const whole = parts.length === 1 ? parts[0]?.start === 0 && parts[0]?.end === msg.byteLength : !mixed && parts.reduce((n, p) => n + p.end - p.start, 0) === msg.byteLength;
+    if (whole && msg.byteOffset === 0 && msg.byteLength === msg.buffer.byteLength) {
+      toShard(oneShard, peer, msg.buffer as ArrayBuffer); // Buffers arrive over exact-size ArrayBuffers
+      return;
+    }
+    const perShard = new Map<number, Uint8Array[]>();
+    for (const part of parts) {
+      let list = perShard.get(part.shard);
+      if (!list) perShard.set(part.shard, (list = []));
+      list.push(msg.subarray(part.start, part.end));
+    }
+    for (const [shard, pieces] of perShard) toShard(shard, peer, concat(pieces).buffer as ArrayBuffer);
   }
 
   function addPeer(peer: number, channel: Channel): void {
@@ -219,10 +269,20 @@ export function createDispatcher(options: DispatcherOptions) {
     scheduleTurn();
   }
 
+  /** Sends the small messages collected from one shard batch as one DataChannel message. */
+  function sendCoalesced(peer: number, state: PeerState, small: Uint8Array[], shard: number): void {
+    if (small.length === 0) return;
+    const message = small.length === 1 ? small[0] : concat(small);
+    small.length = 0;
+    if (message) sendOrQueue(peer, state, message, shard);
+  }
+
   /** Everything a shard says. */
   function fromShard(index: number, msg: FromShard): void {
     if (msg.t === 'pkts') {
       const state = peers.get(msg.peer);
+      const small: Uint8Array[] = [];
+      let smallBytes = 0;
       for (let i = 0; i < msg.bufs.length; i++) {
         const buf = msg.bufs[i];
         const sid = msg.sids[i];
@@ -233,8 +293,21 @@ export function createDispatcher(options: DispatcherOptions) {
         }
         // a client stream's first packet is its CONNECT: that is how the route is learnt
         if (role === 'client' && !state.routes.has(sid)) state.routes.set(sid, workerOfSid(sid) < shards.length ? workerOfSid(sid) : index);
-        sendOrQueue(msg.peer, state, new Uint8Array(buf), index);
+        const message = new Uint8Array(buf);
+        if (message.byteLength >= COALESCE_MAX_BYTES) {
+          sendCoalesced(msg.peer, state, small, index);
+          smallBytes = 0;
+          sendOrQueue(msg.peer, state, message, index);
+          continue;
+        }
+        if (smallBytes + message.byteLength > COALESCE_MAX_BYTES) {
+          sendCoalesced(msg.peer, state, small, index);
+          smallBytes = 0;
+        }
+        small.push(message);
+        smallBytes += message.byteLength;
       }
+      if (state) sendCoalesced(msg.peer, state, small, index);
       scheduleTurn();
     } else if (msg.t === 'closed') {
       const state = peers.get(msg.peer);

@@ -1,6 +1,6 @@
-// The wire format of the data plane. Every DataChannel message holds one or more packets of a
-// single stream (so the dispatcher routes a message by its first header alone). The header is fixed
-// binary, not msgpack: it is read for every message on the hot path.
+// The wire format of the data plane. A DataChannel message holds one or more packets back to back
+// (small packets of many streams share a message: each message costs the transport far more than its
+// bytes). The header is fixed binary, not msgpack: it is read for every packet on the hot path.
 //
 //  0      1      2             4                    8                   12                  16
 //  +------+------+-------------+--------------------+-------------------+-------------------+
@@ -39,7 +39,7 @@ export interface Packet {
   payload: Uint8Array;
 }
 
-export type PacketErrorCode = 'PACKET_TRUNCATED' | 'PACKET_BAD_TYPE' | 'PACKET_OVERSIZED' | 'PACKET_BAD_FIELD' | 'PACKET_MIXED_STREAMS';
+export type PacketErrorCode = 'PACKET_TRUNCATED' | 'PACKET_BAD_TYPE' | 'PACKET_OVERSIZED' | 'PACKET_BAD_FIELD';
 
 export class PacketError extends Error {
   readonly code: PacketErrorCode;
@@ -79,7 +79,7 @@ export function encodePacket(type: PacketType, sid: number, seq: number, payload
   return out;
 }
 
-/** Encodes several packets of one stream into one buffer: one DataChannel message, one thread hop. */
+/** Encodes several packets into one buffer: one DataChannel message, one thread hop. */
 export function encodeBatch(packets: readonly { type: PacketType; sid: number; seq: number; payload?: Uint8Array }[]): Uint8Array {
   let total = 0;
   for (const p of packets) total += HEADER_BYTES + (p.payload ? p.payload.byteLength : 0);
@@ -98,6 +98,12 @@ export function encodeBatch(packets: readonly { type: PacketType; sid: number; s
 export function peekSid(message: Uint8Array): number {
   if (message.byteLength < HEADER_BYTES) return -1;
   return new DataView(message.buffer, message.byteOffset, HEADER_BYTES).getUint32(4);
+}
+
+/** The byte length of the packet at `offset` (header + payload), or -1 if the header is cut short. */
+export function peekPacketBytes(message: Uint8Array, offset: number): number {
+  if (message.byteLength - offset < HEADER_BYTES) return -1;
+  return HEADER_BYTES + new DataView(message.buffer, message.byteOffset + offset, HEADER_BYTES).getUint32(12);
 }
 
 /** The type of a message's first packet, or -1. */
@@ -135,10 +141,6 @@ export function decodePackets(message: Uint8Array): Packet[] {
     const start = offset + HEADER_BYTES;
     if (start + length > message.byteLength) {
       throw new PacketError('PACKET_TRUNCATED', `payload of ${length} bytes cut short`);
-    }
-    const first = packets[0];
-    if (first && first.sid !== sid) {
-      throw new PacketError('PACKET_MIXED_STREAMS', 'one message carries packets of two streams');
     }
     if (type === PacketType.CONNECT && length === 0) {
       throw new PacketError('PACKET_BAD_FIELD', 'CONNECT without a service name');

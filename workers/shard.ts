@@ -6,7 +6,7 @@
 // event-loop turn (one thread hop), and only while the main thread has granted credit.
 
 import net from 'node:net';
-import { decodePackets, isSequenced, peekSid, PacketError } from '../src/packet.js';
+import { decodePackets, isSequenced, peekSid, peekPacketBytes, PacketError, type Packet } from '../src/packet.js';
 import { ResetReason } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
 import { socketId, SID_WORKER_SHIFT, SID_HASH_MASK } from '../src/sid.js';
@@ -150,18 +150,11 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
   function onPackets(peer: number, bufs: ArrayBuffer[]): void {
     for (const buf of bufs) {
       const message = new Uint8Array(buf);
-      let packets;
+      let packets: Packet[];
       try {
         packets = decodePackets(message);
-      } catch (err) {
-        const code = err instanceof PacketError ? err.code : 'PACKET_INVALID';
-        stats.resets[code] = (stats.resets[code] ?? 0) + 1;
-        const sid = peekSid(message);
-        log.warn('bad packet', { peer, code, detail: (err as Error).message, sid: sid >= 0 ? sid.toString(16) : undefined });
-        const stream = sid >= 0 ? streams.get(key(peer, sid)) : undefined;
-        if (stream) stream.abort(`${ResetReason.BAD_PACKET}: ${code}`, true);
-        else if (sid >= 0) released(peer, sid);
-        continue;
+      } catch {
+        packets = decodeAroundFaults(peer, message);
       }
       for (const p of packets) {
         const k = key(peer, p.sid);
@@ -185,6 +178,29 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
         stream.packet(p);
       }
     }
+  }
+
+  /** A message with a bad packet: the packets before and after it still count (they may be other
+   *  streams'); the one at fault resets its own stream. */
+  function decodeAroundFaults(peer: number, message: Uint8Array): Packet[] {
+    const good: Packet[] = [];
+    for (let offset = 0; offset < message.byteLength;) {
+      const bytes = peekPacketBytes(message, offset);
+      const piece = message.subarray(offset, bytes < 0 ? message.byteLength : Math.min(message.byteLength, offset + bytes));
+      offset += piece.byteLength;
+      try {
+        good.push(...decodePackets(piece));
+      } catch (err) {
+        const code = err instanceof PacketError ? err.code : 'PACKET_INVALID';
+        stats.resets[code] = (stats.resets[code] ?? 0) + 1;
+        const sid = peekSid(piece);
+        log.warn('bad packet', { peer, code, detail: (err as Error).message, sid: sid >= 0 ? sid.toString(16) : undefined });
+        const stream = sid >= 0 ? streams.get(key(peer, sid)) : undefined;
+        if (stream) stream.abort(`${ResetReason.BAD_PACKET}: ${code}`, true);
+        else if (sid >= 0) released(peer, sid);
+      }
+    }
+    return good;
   }
 
   function onCredit(bytes: number): void {
