@@ -44,6 +44,9 @@ export interface StreamEnv {
   count(buffered: number, bytesIn: number, bytesOut: number): void;
 }
 
+/** How long a new client stream's CONNECT waits for the application's first bytes (ms). */
+const CONNECT_HOLD_MS = 2;
+
 export interface StreamHandle {
   packet(p: Packet): void;
   /** Ends the stream now (peer gone, shutdown); sends a RESET when the peer can still hear it. */
@@ -79,12 +82,22 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
   let reading = false;
 
   let pendingTimer: NodeJS.Timeout | null = null;
+  let connectHold: NodeJS.Timeout | null = null;
   if (accepted) {
-    env.send(encodePacket(PacketType.CONNECT, sid, sendSeq++, Buffer.from(service ?? '', 'utf8')));
+    // CONNECT waits a moment for the application's first bytes so that both leave in one message
+    // (most protocols speak first from the client); a server-first protocol waits CONNECT_HOLD_MS.
+    connectHold = setTimeout(sendConnect, CONNECT_HOLD_MS);
     attach(accepted);
     startReading();
   } else {
     pendingTimer = setTimeout(() => reset(ResetReason.CONNECT_TIMEOUT, 'no CONNECT arrived'), config.pendingMs);
+  }
+
+  function sendConnect(): void {
+    if (!connectHold || over) return;
+    clearTimeout(connectHold);
+    connectHold = null;
+    env.send(encodePacket(PacketType.CONNECT, sid, sendSeq++, Buffer.from(service ?? '', 'utf8')));
   }
 
   function attach(s: net.Socket): void {
@@ -200,6 +213,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
   // ---- socket -> peer ----
 
   function onRead(chunk: Buffer): void {
+    sendConnect();
     env.count(0, 0, chunk.byteLength);
     sendData(chunk);
     if (!stash && !env.budget()) pauseUntilBudget();
@@ -237,6 +251,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
   }
 
   function onReadEnd(): void {
+    sendConnect();
     readEnded = true;
     if (!stash) sendFin();
   }
@@ -282,6 +297,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     if (over) return;
     over = true;
     if (pendingTimer) clearTimeout(pendingTimer);
+    if (connectHold) clearTimeout(connectHold);
     inbound.held.clear();
     // a reset reaches the application as a reset, not as a clean end of stream; after both FINs
     // the socket finishes its own close once its write buffer is flushed
