@@ -51,6 +51,8 @@ export interface Session {
   pc: ndc.PeerConnection;
   channel: ndc.DataChannel;
   services: string[];
+  /** the host's receive window: our streams' credit towards it */
+  sendWindow: number;
   /** resolves with the reason once the session is over */
   ended: Promise<string>;
   end(reason: string): void;
@@ -138,6 +140,7 @@ export async function connectSession(options: ClientOptions, ice: IceOptions, lo
       throw tunnelError('SIGNALING_AUTH', 'the host could not prove it knows the PIN');
     }
 
+    send(seal(sealer, { t: 'params', window: options.config?.windowBytes ?? defaultConfig.windowBytes }));
     pc = createPeer('client', ice, {
       sdp: (sdp, type) => send(seal(sealer, { t: 'sdp', sdp, type })),
       candidate: (cand, mid) => send(seal(sealer, { t: 'cand', cand, mid })),
@@ -185,11 +188,26 @@ export async function connectSession(options: ClientOptions, ice: IceOptions, lo
         endSession('signaling error');
       }
     });
-    return { ws, pc: peer, channel: dc, services: welcome.services, ended, end: endSession };
+    return { ws, pc: peer, channel: dc, services: welcome.services, sendWindow: welcome.window, ended, end: endSession };
   } catch (err) {
     endSession('setup failed');
     if (err instanceof TunnelError) throw err;
     throw tunnelError('SIGNALING_AUTH', (err as Error).message);
+  }
+}
+
+/** Start-up tries the PeerConnection a few times: libdatachannel occasionally fails a first DTLS
+ *  handshake (seen ~1 in 20 when host and client share a process); a PIN or version refusal is final. */
+const FIRST_SESSION_TRIES = 3;
+
+async function firstSession(options: ClientOptions, ice: IceOptions, log: Logger): Promise<Session> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connectSession(options, ice, log);
+    } catch (err) {
+      if (!(err instanceof TunnelError) || err.code !== 'PEER_FAILED' || attempt >= FIRST_SESSION_TRIES) throw err;
+      log.warn('WebRTC connection failed; trying again', { attempt });
+    }
   }
 }
 
@@ -221,7 +239,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   if (options.forwards.length === 0) throw tunnelError('BAD_FLAG', 'at least one --forward is needed');
   for (const forward of options.forwards) await checkPortFree(forward);
 
-  let session = await connectSession(options, ice, log);
+  let session = await firstSession(options, ice, log);
   const services = session.services;
   for (const forward of options.forwards) {
     if (!services.includes(forward.service)) {
@@ -275,7 +293,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
 
   const attach = (s: Session) => {
     session = s;
-    dispatcher.addPeer(0, s.channel);
+    dispatcher.addPeer(0, s.channel, s.sendWindow);
     connected = true;
     for (const w of connectedWaiters) w();
     connectedWaiters = [];

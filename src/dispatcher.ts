@@ -49,6 +49,7 @@ export interface DispatcherCounters {
 interface PeerState {
   channel: Channel;
   routes: Map<number, number>;
+  sendWindow: number;
   queue: { message: Uint8Array; shard: number }[];
   queuedBytes: number;
   lastSeen: number;
@@ -173,7 +174,12 @@ export function createDispatcher(options: DispatcherOptions) {
   /** The shard of the packet at `offset`, creating a host route for a new stream; -1 to drop it. */
   function routeOf(peer: number, state: PeerState, msg: Uint8Array, offset: number): number {
     const type = msg[offset];
-    if (type === PacketType.PING) return -1;
+    if (type === PacketType.PING) {
+      // answer a ping (seq 0) with a pong (seq 1): each side then hears from the other at its own
+      // keepalive interval, whatever the other side's interval is
+      if (new DataView(msg.buffer, msg.byteOffset + offset, HEADER_BYTES).getUint32(8) === 0) trySend(peer, state, encodePacket(PacketType.PING, 0, 1));
+      return -1;
+    }
     const sid = new DataView(msg.buffer, msg.byteOffset + offset, HEADER_BYTES).getUint32(4);
     const known = state.routes.get(sid);
     if (known !== undefined) return known;
@@ -243,8 +249,8 @@ export function createDispatcher(options: DispatcherOptions) {
     for (const [shard, pieces] of perShard) toShard(shard, peer, concat(pieces).buffer as ArrayBuffer);
   }
 
-  function addPeer(peer: number, channel: Channel): void {
-    const state: PeerState = { channel, routes: new Map(), queue: [], queuedBytes: 0, lastSeen: Date.now() };
+  function addPeer(peer: number, channel: Channel, sendWindow: number): void {
+    const state: PeerState = { channel, routes: new Map(), sendWindow, queue: [], queuedBytes: 0, lastSeen: Date.now() };
     peers.set(peer, state);
     channel.setBufferedAmountLowThreshold(config.channelLowWaterBytes);
     channel.onBufferedAmountLow(() => drain(peer, state));
@@ -255,7 +261,7 @@ export function createDispatcher(options: DispatcherOptions) {
       }
       onChannelMessage(peer, state, msg);
     });
-    for (const post of shards) post({ t: 'peer-up', peer });
+    for (const post of shards) post({ t: 'peer-up', peer, sendWindow });
   }
 
   function removePeer(peer: number, reason: string): void {
@@ -332,7 +338,7 @@ export function createDispatcher(options: DispatcherOptions) {
   /** A restarted shard learns which peers are up. */
   function shardStarted(index: number): void {
     const post = shards[index];
-    if (post) for (const peer of peers.keys()) post({ t: 'peer-up', peer });
+    if (post) for (const [peer, state] of peers) post({ t: 'peer-up', peer, sendWindow: state.sendWindow });
   }
 
   function close(): void {

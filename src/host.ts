@@ -54,6 +54,8 @@ interface ClientSession {
   pc: ndc.PeerConnection | null;
   channel: ndc.DataChannel | null;
   address: string;
+  /** the client's receive window: our streams' credit towards it */
+  sendWindow: number;
 }
 
 /** 8 digits: ~26.6 bits, against the guess budget of the guard (see README). */
@@ -127,7 +129,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
   wss.on('connection', (ws, req) => {
     const peer = nextPeer++;
     const remote = req.socket.remoteAddress ?? 'unknown';
-    const session: ClientSession = { ws, pc: null, channel: null, address: remote };
+    const session: ClientSession = { ws, pc: null, channel: null, address: remote, sendWindow: config.windowBytes };
     sessions.set(peer, session);
     const send = (msg: Plain) => { if (ws.readyState === ws.OPEN) ws.send(encodeSignal(msg)); };
     const refuse = (code: string, message: string) => {
@@ -180,14 +182,16 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
           endAttempt(true);
           clearTimeout(timer);
           sealer = result.sealer;
-          send(seal(sealer, { t: 'welcome', services: Object.keys(options.services), confirm: result.confirm }));
+          send(seal(sealer, { t: 'welcome', services: Object.keys(options.services), window: config.windowBytes, confirm: result.confirm }));
           step = 'session';
           log.info('client authenticated', { peer, address: remote });
         } else {
           if (msg.t !== 'sealed' || !sealer) throw new SignalError('expected a sealed message');
           const inner = open(sealer, msg);
           const s = sealer;
-          if (inner.t === 'sdp') {
+          if (inner.t === 'params') {
+            session.sendWindow = inner.window;
+          } else if (inner.t === 'sdp') {
             if (inner.type !== 'offer' || session.pc) throw new SignalError('unexpected SDP');
             const pc = createPeer(`host-${peer}`, ice, {
               sdp: (sdp, type) => send(seal(s, { t: 'sdp', sdp, type })),
@@ -198,7 +202,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
               if (session.channel || !sessions.has(peer)) { channel.close(); return; }
               session.channel = channel; // keep it referenced: an unreferenced channel is collected and closes
               channel.onClosed(() => endSession(peer, 'data channel closed'));
-              dispatcher.addPeer(peer, channel);
+              dispatcher.addPeer(peer, channel, session.sendWindow);
               log.info('client connected', { peer, address: remote });
             });
             pc.onStateChange((state) => {

@@ -23,7 +23,8 @@ export type ToShard =
   | { t: 'pkts'; peer: number; bufs: ArrayBuffer[] }
   /** bytes the shard may post again */
   | { t: 'credit'; bytes: number }
-  | { t: 'peer-up'; peer: number }
+  /** `sendWindow`: the peer's receive window, the initial credit of every stream towards it */
+  | { t: 'peer-up'; peer: number; sendWindow: number }
   | { t: 'peer-down'; peer: number; reason: string }
   | { t: 'stats' }
   | { t: 'shutdown' };

@@ -5,7 +5,8 @@
 //     hello {v}                      ───────▶
 //                                    ◀───────   hello {v, sid, yb}            (CPace, see auth.ts)
 //     auth {ya, confirm}             ───────▶   checks the PIN proof
-//                                    ◀───────   sealed(welcome {services, confirm})
+//                                    ◀───────   sealed(welcome {services, window, confirm})
+//     sealed(params {window})        ───────▶   (each side's receive window: the other's credit)
 //     sealed(sdp offer), sealed(cand)…  ◀──▶    sealed(sdp answer), sealed(cand)…
 //
 // Every message after the PAKE is sealed: a MAC under the key only the PIN holders share, over the
@@ -27,7 +28,8 @@ export type Plain =
   | { t: 'error'; code: string; message: string };
 
 export type Inner =
-  | { t: 'welcome'; services: string[]; confirm: Uint8Array }
+  | { t: 'welcome'; services: string[]; window: number; confirm: Uint8Array }
+  | { t: 'params'; window: number }
   | { t: 'sdp'; sdp: string; type: string }
   | { t: 'cand'; cand: string; mid: string };
 
@@ -37,6 +39,8 @@ export class SignalError extends Error {
 
 const isBytes = (v: unknown, min: number, max: number): v is Uint8Array => v instanceof Uint8Array && v.byteLength >= min && v.byteLength <= max;
 const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max;
+/** A receive window the other side may announce: at least one packet, at most 1 GiB. */
+const isWindow = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 64 * 1024 && (v as number) <= 1024 ** 3;
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
 
 export function encodeSignal(msg: Plain | Inner): Buffer {
@@ -84,7 +88,11 @@ export function decodeInner(data: Uint8Array): Inner {
     case 'welcome':
       if (!Array.isArray(m.services) || m.services.length > 1000 || !m.services.every((s) => isText(s, 64))) break;
       if (!isBytes(m.confirm, 32, 32)) break;
-      return { t: 'welcome', services: m.services as string[], confirm: m.confirm };
+      if (!isWindow(m.window)) break;
+      return { t: 'welcome', services: m.services as string[], window: m.window, confirm: m.confirm };
+    case 'params':
+      if (!isWindow(m.window)) break;
+      return { t: 'params', window: m.window };
     case 'sdp':
       if (!isText(m.sdp, MAX_SIGNAL_BYTES) || !(m.type === 'offer' || m.type === 'answer')) break;
       return { t: 'sdp', sdp: m.sdp, type: m.type };

@@ -237,7 +237,7 @@ test('sanity: valid signaling messages decode back', T, () => {
   assert.equal(decodePlain(encodeSignal({ t: 'auth', ya: b(32, 3), confirm: b(32, 4) })).t, 'auth');
   assert.equal(decodePlain(encodeSignal({ t: 'sealed', n: 3, body: b(10, 5), mac: b(32, 6) })).t, 'sealed');
   assert.deepEqual(decodePlain(encodeSignal({ t: 'error', code: 'X', message: 'y' })), { t: 'error', code: 'X', message: 'y' });
-  assert.equal(decodeInner(encodeSignal({ t: 'welcome', services: ['web'], confirm: b(32, 7) })).t, 'welcome');
+  assert.equal(decodeInner(encodeSignal({ t: 'welcome', services: ['web'], window: 1048576, confirm: b(32, 7) })).t, 'welcome');
   assert.deepEqual(decodeInner(encodeSignal({ t: 'sdp', sdp: 'v=0', type: 'offer' })), { t: 'sdp', sdp: 'v=0', type: 'offer' });
   assert.deepEqual(decodeInner(encodeSignal({ t: 'cand', cand: 'c', mid: '0' })), { t: 'cand', cand: 'c', mid: '0' });
   // the two decoders do not accept each other's messages

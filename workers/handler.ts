@@ -29,6 +29,8 @@ export interface StreamEnv {
   peer: number;
   sid: number;
   config: DataPlaneConfig;
+  /** The peer's receive window: how much this stream may have in flight towards it (bytes). */
+  sendWindow: number;
   log: Logger;
   /** Queue one encoded message of this stream for the DataChannel. */
   send(message: Uint8Array): void;
@@ -75,7 +77,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
 
   // our socket -> peer
   let sendSeq = 0;
-  let sendCredit = window;
+  let sendCredit = env.sendWindow;
   let stash: Buffer | null = null; // the tail of a TCP read past our credit (< one read)
   let readEnded = false;
   let finSent = false;
@@ -235,8 +237,8 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
 
   function onCredit(bytes: number): void {
     sendCredit += bytes;
-    if (sendCredit > window) {
-      reset(ResetReason.FLOW_VIOLATION, `credit ${sendCredit} exceeds window ${window}`);
+    if (sendCredit > env.sendWindow) {
+      reset(ResetReason.FLOW_VIOLATION, `credit ${sendCredit} exceeds window ${env.sendWindow}`);
       return;
     }
     if (stash) {

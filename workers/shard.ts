@@ -34,7 +34,7 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
   const tombstones = new Map<number, number>(); // key -> expiry (ms), insertion-ordered
   const quarantine = new Map<number, number>(); // client sid -> expiry (ms)
   const servers: net.Server[] = [];
-  const peersUp = new Set<number>();
+  const peersUp = new Map<number, number>(); // peer -> its receive window (our credit per stream)
   const waiting = new Map<net.Socket, () => void>(); // client: accepted during an outage -> start it
   let credit = config.workerCreditBytes;
   let budgetWaiters: (() => void)[] = [];
@@ -109,6 +109,7 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
     stats.streams++;
     const handle = runStream({
       peer, sid, config, log,
+      sendWindow: peersUp.get(peer) ?? config.windowBytes,
       send: (message) => post(peer, sid, message),
       budget: () => credit > 0,
       onBudget: (resume) => { budgetWaiters.push(resume); },
@@ -284,7 +285,7 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
       case 'pkts': onPackets(msg.peer, msg.bufs); break;
       case 'credit': onCredit(msg.bytes); break;
       case 'peer-up':
-        peersUp.add(msg.peer);
+        peersUp.set(msg.peer, msg.sendWindow);
         if (role === 'client') {
           for (const start of [...waiting.values()]) start();
         }
