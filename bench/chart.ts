@@ -24,9 +24,12 @@ export function renderChart(rows: Row[], workers: number[], streams: number[], t
       series.push({ name: `${dir}, workers ${w}`, colour: COLOURS[i % COLOURS.length] ?? '#000', dashed: dir === 'download', points });
     }
   });
-  const raw = bulk.map((r) => r.baseline).filter((v) => !Number.isNaN(v));
-  const rawLevel = raw.length ? Math.max(...raw) : Number.NaN;
-  const all = [...series.flatMap((s) => s.points.map((p) => p[1])), ...(Number.isNaN(rawLevel) ? [] : [rawLevel])];
+  const levels: { name: string; value: number; dash: string }[] = [];
+  for (const [dir, dash] of [['upload', '2 4'], ['download', '8 3 2 3']] as const) {
+    const value = bulk.find((r) => r.label.startsWith(`${dir},`))?.baseline;
+    if (value !== undefined && !Number.isNaN(value)) levels.push({ name: `raw DataChannel, ${dir} direction ${value.toFixed(1)} MB/s`, value, dash });
+  }
+  const all = [...series.flatMap((s) => s.points.map((p) => p[1])), ...levels.map((l) => l.value)];
   const yMax = niceCeil(Math.max(1, ...all) * 1.1);
   const xs = streams.length ? streams : [1];
   const lx = (s: number) => Math.log2(s);
@@ -53,10 +56,15 @@ export function renderChart(rows: Row[], workers: number[], streams: number[], t
   out.push(`<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#999"/>`);
   out.push(`<text x="${MARGIN.left + plotW / 2}" y="${HEIGHT - 12}" text-anchor="middle">concurrent streams (log scale)</text>`);
   out.push(`<text transform="translate(18 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle">MB/s (median)</text>`);
-  if (!Number.isNaN(rawLevel)) {
-    out.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + plotW}" y1="${py(rawLevel)}" y2="${py(rawLevel)}" stroke="#000" stroke-dasharray="2 4"/>`);
-    out.push(`<text x="${MARGIN.left + plotW - 4}" y="${py(rawLevel) - 6}" text-anchor="end">raw DataChannel ${rawLevel.toFixed(1)} MB/s</text>`);
-  }
+  const labels: string[] = [];
+  levels.sort((a, b) => b.value - a.value).forEach((l, i) => {
+    out.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + plotW}" y1="${py(l.value)}" y2="${py(l.value)}" stroke="#000" stroke-dasharray="${l.dash}"/>`);
+    // the higher level's label above its line, the lower one's below; drawn last, over a white
+    // halo, so a series crossing it does not hide it
+    const y = i === 0 ? py(l.value) - 6 : py(l.value) + 14;
+    const at = `x="${MARGIN.left + plotW - 4}" y="${y}" text-anchor="end"`;
+    labels.push(`<text ${at} stroke="#fff" stroke-width="4">${esc(l.name)}</text>`, `<text ${at}>${esc(l.name)}</text>`);
+  });
   series.forEach((s, i) => {
     if (s.points.length) {
       const d = s.points.map(([x, y], j) => `${j ? 'L' : 'M'}${px(x).toFixed(1)} ${py(y).toFixed(1)}`).join(' ');
@@ -68,12 +76,12 @@ export function renderChart(rows: Row[], workers: number[], streams: number[], t
     out.push(`<line x1="${lx0}" x2="${lx0 + 26}" y1="${ly}" y2="${ly}" stroke="${s.colour}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
     out.push(`<text x="${lx0 + 32}" y="${ly + 4}">${esc(s.name)}</text>`);
   });
-  out.push('</svg>');
+  out.push(...labels, '</svg>');
   return `${out.join('\n')}\n`;
 }
 
 function niceCeil(v: number): number {
   const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= v) return m * p;
   return 10 * p;
 }

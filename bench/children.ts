@@ -4,7 +4,7 @@
 
 import { spawn, spawnSync, fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { readLimits } from './proc.js';
+import { readLimits, descendants } from './proc.js';
 
 const live = new Set<ChildProcess>();
 let installed = false;
@@ -34,6 +34,10 @@ export function installCleanup(): () => void {
 
 export function killAll(signal: NodeJS.Signals): void {
   for (const child of live) {
+    // a wrapper (clinic) has the real process below it: end the whole tree
+    for (const pid of child.pid !== undefined ? descendants(child.pid) : []) {
+      try { process.kill(pid, signal); } catch { /* already gone */ }
+    }
     try { child.kill(signal); } catch { /* already gone */ }
   }
 }
@@ -68,11 +72,16 @@ export function forkScript(name: string, script: string, args: string[] = []): C
   return { name, proc, pid: proc.pid, log };
 }
 
+/** How to run the CLI: extra Node flags (--cpu-prof), or a wrapper in front of node (clinic). */
+export interface Launch { nodeArgs?: string[]; wrapper?: string[]; env?: Record<string, string>; cwd?: string }
+
 /** The tunnel's CLI (dist/src/cli.js) as deployed, as a child; stdout is readable for its banner. */
-export function spawnCli(name: string, args: string[], nodeArgs: string[] = []): Child {
+export function spawnCli(name: string, args: string[], launch: Launch = {}): Child {
   const log: string[] = [];
   const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
-  const proc = track(spawn(process.execPath, [...nodeArgs, cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }), name, log);
+  const command = [...(launch.wrapper ?? []), process.execPath, ...(launch.nodeArgs ?? []), cli, ...args];
+  const env = launch.env ? { ...process.env, ...launch.env } : process.env;
+  const proc = track(spawn(command[0] ?? process.execPath, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env, ...(launch.cwd ? { cwd: launch.cwd } : {}) }), name, log);
   if (proc.pid === undefined) throw new Error(`cannot start ${name}`);
   return { name, proc, pid: proc.pid, log };
 }
@@ -104,14 +113,19 @@ export function waitForLines(child: Child, done: (lines: string[]) => boolean, t
   });
 }
 
-/** SIGTERM, then SIGKILL after the grace period; resolves once the process is gone. */
-export function stop(child: Child, graceMs = STOP_GRACE_MS): Promise<void> {
+/** SIGTERM (or `signal`), then SIGKILL after the grace period; resolves once the process is gone. */
+export function stop(child: Child, graceMs = STOP_GRACE_MS, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   const { proc } = child;
   if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    const kill = setTimeout(() => { try { proc.kill('SIGKILL'); } catch { /* gone */ } }, graceMs);
+    const kill = setTimeout(() => {
+      for (const pid of descendants(child.pid)) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      }
+      try { proc.kill('SIGKILL'); } catch { /* gone */ }
+    }, graceMs);
     proc.once('exit', () => { clearTimeout(kill); resolve(); });
-    try { proc.kill('SIGTERM'); } catch { clearTimeout(kill); resolve(); }
+    try { proc.kill(signal); } catch { clearTimeout(kill); resolve(); }
   });
 }
 
@@ -131,4 +145,14 @@ export function ensureFdLimit(child: Child, need: number): number {
 function spawnSyncQuiet(command: string, args: string[]): boolean {
   const result = spawnSync(command, args, { stdio: 'ignore', timeout: 5000 });
   return result.status === 0;
+}
+
+/** Resolves true once the process has exited, false after `timeoutMs`. */
+export function exited(child: Child, timeoutMs: number): Promise<boolean> {
+  const { proc } = child;
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    proc.once('exit', () => { clearTimeout(timer); resolve(true); });
+  });
 }

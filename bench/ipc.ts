@@ -66,6 +66,6 @@ export function serve<J>(handler: (job: J) => Promise<unknown>): void {
       (err: unknown) => process.send?.({ id, ok: false, error: err instanceof Error ? err.message : String(err) } satisfies Reply),
     );
   });
-  // the harness died or closed the channel: nothing left to do
-  process.on('disconnect', () => process.exit(0));
+  // the harness died or closed the channel: nothing left to do (other 'disconnect' listeners run first)
+  process.on('disconnect', () => setImmediate(() => process.exit(0)));
 }

@@ -25,7 +25,10 @@ export interface ReleaseResult { closed: number; ms: number }
 export type ServiceJob =
   | { t: 'ports' }
   /** connections the service holds open right now */
-  | { t: 'count' };
+  | { t: 'count' }
+  /** Watchdog: SIGKILL these processes if the harness dies (even by SIGKILL, which it cannot catch). */
+  | { t: 'watch'; pid: number }
+  | { t: 'unwatch'; pid: number };
 export interface ServicePorts { sink: number; source: number; echo: number }
 
 export type RawJob =

@@ -2,7 +2,7 @@
 // (libdatachannel's own threads included, which process.cpuUsage() inside the process also counts),
 // resident memory, and the open-files limit.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
 /** Clock ticks per second of /proc/PID/stat's utime and stime (getconf CLK_TCK; 100 nearly always). */
@@ -58,5 +58,30 @@ export function readLimits(pid: number | 'self'): { soft: number; hard: number }
     return { soft: value(match[1]), hard: value(match[2]) };
   } catch {
     return null;
+  }
+}
+
+/** Processes below `pid` (children, grandchildren, ...), from every /proc/PID/stat's parent field. */
+export function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch { /* gone */ }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => { for (const [child, ppid] of parent) if (ppid === p) { out.push(child); walk(child); } };
+  walk(pid);
+  return out;
+}
+
+/** A process's command line, arguments joined by spaces ('' if it is gone). */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
   }
 }

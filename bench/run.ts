@@ -25,7 +25,7 @@ median of --runs runs, beside its baseline and the ratio.
   --workers LIST      worker counts of host and client alike (default 0,1,2)
   --scenarios LIST    any of ${SCENARIOS.join(',')} (default all)
   --streams LIST      concurrent streams for bulk (default 1,8,64,256)
-  --bytes MB          MB one bulk measurement moves (default 100; --quick 16)
+  --bytes MB          MB one bulk measurement moves (default 200; --quick 16)
   --connections N     connections held open at once (default 10000; --quick 1000)
   --quick             a small configuration (npm start's quick table, the test)
   --json FILE         write every run's figures, the medians and the machine as JSON
@@ -42,7 +42,7 @@ export function defaultConfig(quick: boolean): SuiteConfig {
     workers: quick ? [0, 2] : [0, 1, 2],
     scenarios: [...SCENARIOS],
     streams: quick ? [1, 8, 64] : [1, 8, 64, 256],
-    bulkBytes: (quick ? 16 : 100) * MB,
+    bulkBytes: (quick ? 16 : 200) * MB,
     bulkTimeoutMs: quick ? 20000 : 30000,
     pingBytes: 1024,
     pings: quick ? 300 : 2000,
@@ -130,9 +130,11 @@ export async function bench(args: string[]): Promise<number> {
     process.stdout.write(`figures are medians of ${config.runs} run(s); MB = 10^6 bytes; CPU = user+sys of host+client (tunnel) or both peers (raw), all threads; `
       + `w=N: --workers N on host and client; load average after the run ${loadAfter.join(' ')}\n`);
     const errors = [...results.baseline.errors, ...Object.values(results.tunnel).flatMap((w) => w.errors)];
+    const warnings = Object.values(results.tunnel).flatMap((w) => w.warnings);
+    if (warnings.length) process.stdout.write(`\n${warnings.length} warning(s):\n${warnings.map((e) => `  ${e}`).join('\n')}\n`);
     if (errors.length) process.stdout.write(`\n${errors.length} measurement(s) failed:\n${errors.map((e) => `  ${e}`).join('\n')}\n`);
     if (values.json) {
-      writeFile(values.json, `${JSON.stringify({ machine, config, elapsedMs: Date.now() - started, loadAverageAfter: loadAfter, baseline: results.baseline, tunnel: results.tunnel, rows, references: refs, errors }, null, 2)}\n`);
+      writeFile(values.json, `${JSON.stringify({ machine, config, elapsedMs: Date.now() - started, loadAverageAfter: loadAfter, baseline: results.baseline, tunnel: results.tunnel, rows, references: refs, warnings, errors }, null, 2)}\n`);
       process.stdout.write(`JSON: ${values.json}\n`);
     }
     if (values.svg) {

@@ -95,9 +95,20 @@ function listen(server: net.Server): Promise<number> {
 const ports: Promise<ServicePorts> = Promise.all([listen(sink), listen(source), listen(echo)])
   .then(([s, o, e]) => ({ sink: s, source: o, echo: e }));
 
+// The tunnel's host and client are plain CLI processes without an IPC channel, so they cannot notice
+// that the harness died; this process can (its channel disconnects) and ends them.
+const watched = new Set<number>();
+process.on('disconnect', () => {
+  for (const pid of watched) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+});
+
 serve<ServiceJob>(async (job) => {
   switch (job.t) {
     case 'ports': return ports;
     case 'count': return { open: sockets.size };
+    case 'watch': watched.add(job.pid); return {};
+    case 'unwatch': watched.delete(job.pid); return {};
   }
 });

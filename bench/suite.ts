@@ -1,13 +1,13 @@
 // The benchmark suite: which scenarios, in which order, how many times. It collects every run's
 // figures; summary.ts reduces them to medians and rows.
 //
-// Order within one run of one worker count, on a freshly started host + client:
+// Each run: the baselines — the raw DataChannel pair (bulk each way, latency) and direct TCP to the
+// service (churn, latency), what the tunnel would be if it cost nothing — then every worker count, each
+// on a freshly started host + client, in this order:
 //   latency (idle tunnel) -> many connections (memory read against a fresh process) -> churn -> bulk
-// Baselines run first, in the same run: the raw DataChannel pair (bulk each way, latency) and direct
-// TCP to the service (churn, latency) — what the tunnel would be if it cost nothing.
 
 import { startRawPair, rawBulk, rawLatency, type RawBulk, type RawPair } from './raw.js';
-import { startApps, startTunnel, raiseFdLimits, bulk, latency, churn, many, serviceIdle, type Apps, type BulkFigure, type ChurnFigure, type ManyFigure, type Tunnel } from './tunnel.js';
+import { startApps, startTunnel, raiseFdLimits, bulk, latency, churn, many, serviceIdle, exitedPart, type Apps, type BulkFigure, type ChurnFigure, type ManyFigure, type Tunnel } from './tunnel.js';
 import type { LatencySummary } from './jobs.js';
 import type { Progress } from './progress.js';
 
@@ -47,6 +47,8 @@ export interface WorkerResults {
   churn: ChurnFigure[];
   many: ManyFigure[];
   errors: string[];
+  /** things that went wrong but were recovered from (a start-up that succeeded on the second try) */
+  warnings: string[];
 }
 
 export interface BaselineResults {
@@ -89,16 +91,19 @@ export async function runSuite(config: SuiteConfig, progress: Progress): Promise
         results.connectionsCapped = allowed;
       }
     }
-    await baselines(config, apps, results.baseline, progress);
-    for (const workers of config.workers) {
-      const w: WorkerResults = { bulk: { up: {}, down: {} }, latency: [], churn: [], many: [], errors: [] };
-      results.tunnel[workers] = w;
-      for (let run = 1; run <= config.runs; run++) {
+    for (const workers of config.workers) results.tunnel[workers] = { bulk: { up: {}, down: {} }, latency: [], churn: [], many: [], errors: [], warnings: [] };
+    // runs outermost: each run measures the baseline and then every worker count, so a change in the
+    // machine's load (other work on it) touches baseline and tunnel alike rather than one worker count
+    for (let run = 1; run <= config.runs; run++) {
+      await baselines(config, apps, results.baseline, run, progress);
+      for (const workers of config.workers) {
+        const w = results.tunnel[workers];
+        if (!w) continue;
         const tag = `workers ${workers}, run ${run}/${config.runs}`;
         progress.step(`${tag}: starting host + client`);
         let t: Tunnel | null = null;
         try {
-          t = await startTunnel(workers, apps, connections);
+          t = await startWithRetry(workers, apps, connections, w, tag, progress);
           await tunnelRun(config, apps, t, w, connections, tag, progress);
         } catch (err) {
           w.errors.push(`${tag}: ${message(err)}`);
@@ -117,43 +122,53 @@ export async function runSuite(config: SuiteConfig, progress: Progress): Promise
   }
 }
 
-async function baselines(config: SuiteConfig, apps: Apps, b: BaselineResults, progress: Progress): Promise<void> {
+/** A failed start-up is not a measurement: it is retried once, and the failure kept as a warning. */
+async function startWithRetry(workers: number, apps: Apps, connections: number, w: WorkerResults, tag: string, progress: Progress): Promise<Tunnel> {
+  try {
+    return await startTunnel(workers, apps, connections);
+  } catch (err) {
+    w.warnings.push(`${tag}: start-up failed, retried: ${message(err)}`);
+    progress.note(`${tag}: start-up failed, retrying: ${message(err)}`);
+    await serviceIdle(apps, 10000).catch(() => false);
+    return startTunnel(workers, apps, connections);
+  }
+}
+
+async function baselines(config: SuiteConfig, apps: Apps, b: BaselineResults, run: number, progress: Progress): Promise<void> {
   const has = (s: Scenario) => config.scenarios.includes(s);
   const needRaw = has('bulk') || has('latency');
-  for (let run = 1; run <= config.runs; run++) {
-    const tag = `baseline, run ${run}/${config.runs}`;
-    let pair: RawPair | null = null;
-    try {
-      if (needRaw) pair = await startRawPair();
-      if (pair && has('bulk')) {
-        progress.step(`${tag}: raw DataChannel bulk, offerer -> answerer`);
-        b.rawUp.push(await rawBulk(pair, 'offer', config.bulkBytes, config.bulkTimeoutMs));
-        progress.step(`${tag}: raw DataChannel bulk, answerer -> offerer`);
-        b.rawDown.push(await rawBulk(pair, 'answer', config.bulkBytes, config.bulkTimeoutMs));
-      }
-      if (pair && has('latency')) {
-        progress.step(`${tag}: raw DataChannel ${config.pingBytes}-byte ping-pong`);
-        b.rawLatency.push(await rawLatency(pair, config.pingBytes, config.pings, config.pingWarmup, config.latencyTimeoutMs));
-      }
-    } catch (err) {
-      b.errors.push(`${tag}: ${message(err)}`);
-      progress.note(`${tag}: ${message(err)}`);
-    } finally {
-      await pair?.close();
+  const tag = `baseline, run ${run}/${config.runs}`;
+  let pair: RawPair | null = null;
+  try {
+    if (needRaw) pair = await startRawPair();
+    if (pair && has('bulk')) {
+      progress.step(`${tag}: raw DataChannel bulk, offerer -> answerer`);
+      b.rawUp.push(await rawBulk(pair, 'offer', config.bulkBytes, config.bulkTimeoutMs));
+      progress.step(`${tag}: raw DataChannel bulk, answerer -> offerer`);
+      b.rawDown.push(await rawBulk(pair, 'answer', config.bulkBytes, config.bulkTimeoutMs));
     }
-    try {
-      if (has('latency')) {
-        progress.step(`${tag}: direct TCP ping-pong`);
-        b.tcpLatency.push(await latency(apps, apps.ports.echo, config.pingBytes, config.pings, config.pingWarmup, config.latencyTimeoutMs));
-      }
-      if (has('churn')) {
-        progress.step(`${tag}: direct TCP churn`);
-        b.tcpChurn.push(await churn(apps, apps.ports.echo, 1024, config.churnTotal, config.churnInflight, config.churnTimeoutMs));
-      }
-    } catch (err) {
-      b.errors.push(`${tag}: ${message(err)}`);
-      progress.note(`${tag}: ${message(err)}`);
+    if (pair && has('latency')) {
+      progress.step(`${tag}: raw DataChannel ${config.pingBytes}-byte ping-pong`);
+      b.rawLatency.push(await rawLatency(pair, config.pingBytes, config.pings, config.pingWarmup, config.latencyTimeoutMs));
     }
+  } catch (err) {
+    b.errors.push(`${tag}: ${message(err)}`);
+    progress.note(`${tag}: ${message(err)}`);
+  } finally {
+    await pair?.close();
+  }
+  try {
+    if (has('latency')) {
+      progress.step(`${tag}: direct TCP ping-pong`);
+      b.tcpLatency.push(await latency(apps, apps.ports.echo, config.pingBytes, config.pings, config.pingWarmup, config.latencyTimeoutMs));
+    }
+    if (has('churn')) {
+      progress.step(`${tag}: direct TCP churn`);
+      b.tcpChurn.push(await churn(apps, null, 1024, config.churnTotal, config.churnInflight, config.churnTimeoutMs));
+    }
+  } catch (err) {
+    b.errors.push(`${tag}: ${message(err)}`);
+    progress.note(`${tag}: ${message(err)}`);
   }
 }
 
@@ -161,6 +176,12 @@ async function tunnelRun(config: SuiteConfig, apps: Apps, t: Tunnel, w: WorkerRe
   const has = (s: Scenario) => config.scenarios.includes(s);
   const attempt = async (label: string, fn: () => Promise<void>) => {
     progress.step(`${tag}: ${label}`);
+    const gone = exitedPart(t);
+    if (gone) {
+      // no use timing out on every remaining scenario
+      w.errors.push(`${tag}: ${label}: skipped, ${gone}`);
+      return;
+    }
     try {
       await fn();
     } catch (err) {
@@ -182,7 +203,7 @@ async function tunnelRun(config: SuiteConfig, apps: Apps, t: Tunnel, w: WorkerRe
   }
   if (has('churn')) {
     await attempt(`churn, ${config.churnInflight} in flight`, async () => {
-      const figure = await churn(apps, t.ports.echo, 1024, config.churnTotal, config.churnInflight, config.churnTimeoutMs);
+      const figure = await churn(apps, t, 1024, config.churnTotal, config.churnInflight, config.churnTimeoutMs);
       w.churn.push(figure);
       if (figure.error) progress.note(`${tag}: churn: ${figure.error}`);
       await serviceIdle(apps, 10000);

@@ -87,6 +87,7 @@ export function summarize(config: SuiteConfig, results: SuiteResults): Row[] {
     const tcp = median(ok(b.tcpChurn).map((c) => c.perS));
     rows.push(row('churn', `churn, ${config.churnInflight} in flight`, 'conn/s', 'TCP', tcp, workers, (w) => median(ok(w.churn).map((c) => c.perS)),
       { target: '>= 5000/s', check: (v) => v >= 5000 }, results));
+    rows.push(row('churn', 'CPU per churned connection', 'µs', '', Number.NaN, workers, (w) => median(ok(w.churn).map((c) => c.cpuUsPerConn)), none, results));
   }
   if (has('many')) {
     const n = results.connectionsCapped ?? config.connections;
@@ -107,8 +108,12 @@ export function references(config: SuiteConfig, results: SuiteResults): string[]
   if (has('bulk')) {
     const up = ok(b.rawUp);
     const down = ok(b.rawDown);
-    lines.push(`raw DataChannel (2 processes, ${up.length + down.length} ok runs): offerer->answerer ${median(up.map((r) => r.mbps)).toFixed(1)} MB/s, `
+    lines.push(`raw DataChannel (2 processes, ${up.length}+${down.length} runs): offerer->answerer (the client's direction) ${median(up.map((r) => r.mbps)).toFixed(1)} MB/s, `
       + `answerer->offerer ${median(down.map((r) => r.mbps)).toFixed(1)} MB/s, CPU ${median([...up, ...down].map((r) => r.cpuMsPerMB)).toFixed(2)} ms/MB (both processes)`);
+  }
+  if (has('bulk')) {
+    const apps = Object.values(results.tunnel).flatMap((w) => [...Object.values(w.bulk.up), ...Object.values(w.bulk.down)].flat()).filter((f) => f.ok);
+    if (apps.length) lines.push(`the load generator and the service (the applications, on the same cores) used ${median(apps.map((f) => f.appsCpuMsPerMB)).toFixed(2)} ms CPU/MB besides`);
   }
   if (has('latency')) {
     const tcp = ok(b.tcpLatency);

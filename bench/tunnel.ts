@@ -6,7 +6,7 @@
 //   load ──TCP──▶ client ══ DataChannel (127.0.0.1) ══▶ host ──TCP──▶ service (sink | source | echo)
 
 import { randomInt } from 'node:crypto';
-import { forkScript, spawnCli, waitForLines, stop, ensureFdLimit, type Child } from './children.js';
+import { forkScript, spawnCli, waitForLines, stop, ensureFdLimit, type Child, type Launch } from './children.js';
 import { call } from './ipc.js';
 import { cpuMs, rssKiB } from './proc.js';
 import { freePort } from '../src/testing.js';
@@ -16,7 +16,7 @@ import type { BulkResult, ChurnResult, LatencyResult, LatencySummary, LoadJob, M
 const START_TIMEOUT_MS = 30000;
 /** Margin on top of a job's own bound before the harness gives up on the child (ms). */
 const CALL_MARGIN_MS = 10000;
-/** File descriptors a process needs besides its connections (ms): listeners, pipes, the ICE socket. */
+/** File descriptors a process needs besides its connections: listeners, pipes, the ICE socket, node itself. */
 const FD_SPARE = 512;
 
 export interface Apps {
@@ -55,7 +55,7 @@ export function raiseFdLimits(apps: Apps, connections: number): number {
   return Math.min(ensureFdLimit(apps.load, need), ensureFdLimit(apps.service, need)) - FD_SPARE;
 }
 
-export async function startTunnel(workers: number, apps: Apps, connections: number, nodeArgs: string[] = []): Promise<Tunnel> {
+export async function startTunnel(workers: number, apps: Apps, connections: number, launch: { host?: Launch; client?: Launch } = {}): Promise<Tunnel> {
   const pin = String(randomInt(0, 100_000_000)).padStart(8, '0');
   const common = ['--pin', pin, '--ice-bind', '127.0.0.1', '--workers', String(workers), '--log-level', 'warn'];
   const host = spawnCli(`host(w=${workers})`, [
@@ -64,12 +64,16 @@ export async function startTunnel(workers: number, apps: Apps, connections: numb
     '--expose', `source=127.0.0.1:${apps.ports.source}`,
     '--expose', `echo=127.0.0.1:${apps.ports.echo}`,
     ...common,
-  ], nodeArgs);
+  ], launch.host);
   let client: Child | null = null;
+  const watch = (c: Child) => call(apps.service.proc, { t: 'watch', pid: c.pid }, 5000).catch(() => {});
+  const unwatch = (c: Child) => call(apps.service.proc, { t: 'unwatch', pid: c.pid }, 5000).catch(() => {});
+  await watch(host);
   const close = async () => {
     // the client first: its shards send their RESETs while the host still listens
-    if (client) await stop(client);
+    if (client) { await stop(client); await unwatch(client); }
     await stop(host);
+    await unwatch(host);
   };
   try {
     const banner = await waitForLines(host, (lines) => lines.some((l) => l.startsWith('tunnel host listening on ')), START_TIMEOUT_MS);
@@ -82,8 +86,9 @@ export async function startTunnel(workers: number, apps: Apps, connections: numb
       '--forward', `127.0.0.1:${ports.source}=source`,
       '--forward', `127.0.0.1:${ports.echo}=echo`,
       ...common,
-    ], nodeArgs);
+    ], launch.client);
     client = c;
+    await watch(c);
     await waitForLines(c, (lines) => lines.filter((l) => l.startsWith('forwarding ')).length >= 3, START_TIMEOUT_MS);
     ensureFdLimit(host, connections + FD_SPARE);
     ensureFdLimit(c, connections + FD_SPARE);
@@ -92,6 +97,12 @@ export async function startTunnel(workers: number, apps: Apps, connections: numb
     await close();
     throw err;
   }
+}
+
+/** Null while host and client both run, else which one has exited. */
+export function exitedPart(t: Tunnel): string | null {
+  for (const c of [t.host, t.client]) if (c.proc.exitCode !== null || c.proc.signalCode !== null) return `${c.name} exited (${c.proc.signalCode ?? c.proc.exitCode}): ${c.log.slice(-3).join(' | ')}`;
+  return null;
 }
 
 /** CPU of the tunnel's two processes together (ms, all threads). */
@@ -103,17 +114,34 @@ function job<T>(apps: Apps, j: LoadJob & { timeoutMs: number }): Promise<T> {
   return call<T>(apps.load.proc, j, j.timeoutMs + CALL_MARGIN_MS);
 }
 
-export interface BulkFigure { ok: boolean; mbps: number; cpuMsPerMB: number; bytes: number; ms: number; error?: string }
+export interface BulkFigure {
+  ok: boolean;
+  mbps: number;
+  /** host + client CPU per MB moved (ms, all threads); NaN without a tunnel */
+  cpuMsPerMB: number;
+  /** load generator + service CPU per MB: the applications, sharing the same cores */
+  appsCpuMsPerMB: number;
+  bytes: number;
+  ms: number;
+  error?: string;
+}
 
 /** `streams` connections move `totalBytes` between them through the tunnel (or directly, with t = null). */
 export async function bulk(apps: Apps, t: Tunnel | null, dir: 'up' | 'down', streams: number, totalBytes: number, timeoutMs: number): Promise<BulkFigure> {
   const port = t ? (dir === 'up' ? t.ports.sink : t.ports.source) : (dir === 'up' ? apps.ports.sink : apps.ports.source);
   const bytesPerStream = Math.max(1, Math.floor(totalBytes / streams));
+  const appsCpu = () => cpuMs(apps.load.pid) + cpuMs(apps.service.pid);
   const cpu0 = t ? tunnelCpuMs(t) : 0;
+  const apps0 = appsCpu();
   const r = await job<BulkResult>(apps, { t: 'bulk', port, dir, streams, bytesPerStream, timeoutMs });
   const cpu = t ? tunnelCpuMs(t) - cpu0 : Number.NaN;
+  const appsMs = appsCpu() - apps0;
   const mb = r.bytes / 1e6;
-  const figure: BulkFigure = { ok: r.ok, mbps: r.ok ? mb / (r.ms / 1000) : Number.NaN, cpuMsPerMB: r.ok ? cpu / mb : Number.NaN, bytes: r.bytes, ms: r.ms };
+  const figure: BulkFigure = {
+    ok: r.ok, mbps: r.ok ? mb / (r.ms / 1000) : Number.NaN,
+    cpuMsPerMB: r.ok ? cpu / mb : Number.NaN, appsCpuMsPerMB: r.ok ? appsMs / mb : Number.NaN,
+    bytes: r.bytes, ms: r.ms,
+  };
   if (r.error) figure.error = r.error;
   return figure;
 }
@@ -123,11 +151,23 @@ export async function latency(apps: Apps, port: number, size: number, count: num
   return r.error ? { ...r.latency, ok: r.ok, error: r.error } : { ...r.latency, ok: r.ok };
 }
 
-export interface ChurnFigure { ok: boolean; perS: number; done: number; failed: number; error?: string }
+export interface ChurnFigure {
+  ok: boolean;
+  perS: number;
+  done: number;
+  failed: number;
+  /** host + client CPU per connection (µs, all threads); NaN without a tunnel */
+  cpuUsPerConn: number;
+  error?: string;
+}
 
-export async function churn(apps: Apps, port: number, size: number, total: number, inflight: number, timeoutMs: number): Promise<ChurnFigure> {
+/** Open, exchange, close, `inflight` at a time, through the tunnel `t` (its echo forward) or directly to the echo service. */
+export async function churn(apps: Apps, t: Tunnel | null, size: number, total: number, inflight: number, timeoutMs: number): Promise<ChurnFigure> {
+  const port = t ? t.ports.echo : apps.ports.echo;
+  const cpu0 = t ? tunnelCpuMs(t) : Number.NaN;
   const r = await job<ChurnResult>(apps, { t: 'churn', port, size, total, inflight, timeoutMs });
-  const figure: ChurnFigure = { ok: r.ok, perS: r.done / (r.ms / 1000), done: r.done, failed: r.failed };
+  const cpuUs = ((t ? tunnelCpuMs(t) : Number.NaN) - cpu0) * 1000;
+  const figure: ChurnFigure = { ok: r.ok, perS: r.done / (r.ms / 1000), done: r.done, failed: r.failed, cpuUsPerConn: cpuUs / Math.max(1, r.done) };
   if (r.error) figure.error = r.error;
   return figure;
 }
@@ -153,12 +193,20 @@ const IDLE_SETTLE_MS = 1000;
 export async function many(apps: Apps, t: Tunnel, n: number, size: number, opening: number, timeoutMs: number): Promise<ManyFigure> {
   const host0 = rssKiB(t.host.pid);
   const client0 = rssKiB(t.client.pid);
-  const r = await job<ManyResult>(apps, { t: 'many', port: t.ports.echo, n, size, opening, timeoutMs });
-  await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
-  const host1 = rssKiB(t.host.pid);
-  const client1 = rssKiB(t.client.pid);
-  const released = await job<ReleaseResult>(apps, { t: 'release', timeoutMs });
-  await serviceIdle(apps, timeoutMs);
+  let r: ManyResult;
+  let host1: number;
+  let client1: number;
+  let released: ReleaseResult;
+  try {
+    r = await job<ManyResult>(apps, { t: 'many', port: t.ports.echo, n, size, opening, timeoutMs });
+    await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
+    host1 = rssKiB(t.host.pid);
+    client1 = rssKiB(t.client.pid);
+  } finally {
+    // whatever happened, the next scenario starts without these connections
+    released = await job<ReleaseResult>(apps, { t: 'release', timeoutMs });
+    await serviceIdle(apps, timeoutMs);
+  }
   const figure: ManyFigure = {
     ok: r.ok, n, exchanged: r.exchanged, failed: r.failed,
     openPerS: r.exchanged / (r.ms / 1000),

@@ -1,6 +1,7 @@
 // `npm start` / `tunnel demo`: the whole tunnel on loopback in one process, with nothing to set up.
 // An echo service, a host exposing it, a client forwarding a local port to it; then several
 // connections push random bytes through and check that exactly the same bytes come back (SHA-256).
+// Then the quick benchmark table (`--no-bench` skips it).
 
 import net from 'node:net';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
@@ -9,7 +10,7 @@ import { startClient } from './client.js';
 import { releaseDataChannelLibrary } from './peer.js';
 import { startEcho, freePort } from './testing.js';
 
-export async function demo(_args: string[]): Promise<number> {
+export async function demo(args: string[]): Promise<number> {
   const echo = await startEcho();
   const pin = String(randomInt(0, 1e8)).padStart(8, '0');
   const host = await startHost({ pin, listen: '127.0.0.1:0', services: { echo: { host: '127.0.0.1', port: echo.port } }, iceBind: '127.0.0.1', logLevel: process.env.TUNNEL_LOG_LEVEL ?? 'warn' });
@@ -30,7 +31,12 @@ export async function demo(_args: string[]): Promise<number> {
   await host.close();
   echo.close();
   releaseDataChannelLibrary();
-  return ok ? 0 : 1;
+  if (!ok) return 1;
+  if (args.includes('--no-bench')) return 0;
+  // the quick benchmark: host and client as separate processes, beside a raw DataChannel baseline
+  process.stdout.write('\nquick benchmark (tunnel bench --quick; npm run bench for the full suite):\n');
+  const { bench } = await import('../bench/run.js');
+  return bench(['--quick']);
 }
 
 function roundTrip(port: number, bytes: number): Promise<boolean> {

@@ -81,6 +81,7 @@ export function createDispatcher(options: DispatcherOptions) {
   const inbox = shards.map(() => new Map<number, ArrayBuffer[]>());
   const counters: DispatcherCounters = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, refused: 0, peakQueuedBytes: 0 };
   let turnScheduled = false;
+  let lastTurnMessages = 0;
   let drainTimer: NodeJS.Timeout | null = null;
 
   const keepalive = setInterval(() => {
@@ -99,12 +100,16 @@ export function createDispatcher(options: DispatcherOptions) {
   function scheduleTurn(): void {
     if (turnScheduled) return;
     turnScheduled = true;
-    setImmediate(endOfTurn);
+    // idle: hand over as soon as this callback ends (latency); busy: once per turn (batching)
+    if (lastTurnMessages <= 1) queueMicrotask(endOfTurn);
+    else setImmediate(endOfTurn);
   }
 
   /** Once per event-loop turn: one message per shard for everything routed to it, and credit. */
   function endOfTurn(): void {
     turnScheduled = false;
+    lastTurnMessages = 0;
+    for (const box of inbox) for (const bufs of box.values()) lastTurnMessages += bufs.length;
     for (let i = 0; i < shards.length; i++) {
       const post = shards[i];
       const box = inbox[i];

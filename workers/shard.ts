@@ -41,6 +41,7 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
   let outbox = new Map<number, { bufs: ArrayBuffer[]; sids: number[] }>();
   let closedOut = new Map<number, number[]>();
   let flushScheduled = false;
+  let lastFlushPackets = 0;
   let stopping = false;
   let resolveDone: () => void = () => {};
 
@@ -52,11 +53,16 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
   function scheduleFlush(): void {
     if (flushScheduled) return;
     flushScheduled = true;
-    setImmediate(flush);
+    // Idle (the last flush carried one packet): flush as soon as this callback ends, for latency.
+    // Busy: flush once per event-loop turn, so many streams share one thread hop and one message.
+    if (lastFlushPackets <= 1) queueMicrotask(flush);
+    else setImmediate(flush);
   }
 
   function flush(): void {
     flushScheduled = false;
+    lastFlushPackets = 0;
+    for (const batch of outbox.values()) lastFlushPackets += batch.bufs.length;
     const batches = outbox;
     const closed = closedOut;
     outbox = new Map();
