@@ -5,7 +5,7 @@
 // piscina replaces a crashed thread but not the task, so a task that fails is started again here
 // (listeners included); the caller resets the streams the dead shard owned.
 
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { FromShard, ShardInit, ToShard } from './messages.js';
 import type { ShardPost } from './dispatcher.js';
@@ -26,6 +26,8 @@ export interface PoolOptions {
 export interface Pool {
   /** One post function per shard; stable across restarts. */
   posts: ShardPost[];
+  /** The worker threads (empty with `workers: 0`): a test terminates one to check recovery. */
+  threads(): readonly Worker[];
   close(): Promise<void>;
 }
 
@@ -76,6 +78,7 @@ export function startPool(options: PoolOptions): Pool {
 
   return {
     posts,
+    threads: () => pool.threads,
     async close() {
       closing = true;
       for (const port of ports) port?.postMessage({ t: 'shutdown' } satisfies ToShard);
@@ -96,6 +99,7 @@ function directPool(options: PoolOptions): Pool {
   queueMicrotask(() => options.onStarted(0));
   return {
     posts,
+    threads: () => [],
     async close() {
       toShard?.({ t: 'shutdown' });
       await done;
