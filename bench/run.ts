@@ -28,6 +28,7 @@ median of --runs runs, beside its baseline and the ratio.
   --bytes MB          MB one bulk measurement moves (default 200; --quick 16)
   --connections N     connections held open at once (default 10000; --quick 1000)
   --quick             a small configuration (npm start's quick table, the test)
+  --window BYTES      the tunnel's per-stream window on both sides (default: the tunnel's default)
   --json FILE         write every run's figures, the medians and the machine as JSON
   --svg FILE          write a chart of throughput against concurrency per worker count
   --micro             the micro-benchmarks of the hot paths instead (codec, reassembler, dispatcher)
@@ -39,6 +40,7 @@ const MB = 1e6;
 export function defaultConfig(quick: boolean): SuiteConfig {
   return {
     runs: quick ? 1 : 3,
+    tunnelArgs: [],
     workers: quick ? [0, 2] : [0, 1, 2],
     scenarios: [...SCENARIOS],
     streams: quick ? [1, 8, 64] : [1, 8, 64, 256],
@@ -84,6 +86,7 @@ export async function bench(args: string[]): Promise<number> {
         runs: { type: 'string' }, workers: { type: 'string' }, scenarios: { type: 'string' }, streams: { type: 'string' },
         bytes: { type: 'string' }, connections: { type: 'string' }, quick: { type: 'boolean' },
         json: { type: 'string' }, svg: { type: 'string' }, micro: { type: 'boolean' }, help: { type: 'boolean' },
+        window: { type: 'string' },
       },
     }));
   } catch (err) {
@@ -100,6 +103,7 @@ export async function bench(args: string[]): Promise<number> {
     if (values.streams) config.streams = list(values.streams, '--streams', 1);
     if (values.bytes) config.bulkBytes = integer(values.bytes, '--bytes', 1) * MB;
     if (values.connections) config.connections = integer(values.connections, '--connections', 1);
+    if (values.window) config.tunnelArgs = ['--window', String(integer(values.window, '--window', 65536))];
     if (values.scenarios) {
       const names = values.scenarios.split(',').map((s) => s.trim()).filter(Boolean);
       const unknown = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));

@@ -16,6 +16,8 @@ export type Scenario = (typeof SCENARIOS)[number];
 
 export interface SuiteConfig {
   runs: number;
+  /** extra flags for both tunnel processes, e.g. ['--window', '4194304'] */
+  tunnelArgs: string[];
   workers: number[];
   scenarios: Scenario[];
   /** concurrent streams of the bulk scenario */
@@ -103,7 +105,7 @@ export async function runSuite(config: SuiteConfig, progress: Progress): Promise
         progress.step(`${tag}: starting host + client`);
         let t: Tunnel | null = null;
         try {
-          t = await startWithRetry(workers, apps, connections, w, tag, progress);
+          t = await startWithRetry(workers, apps, connections, w, tag, progress, config.tunnelArgs);
           await tunnelRun(config, apps, t, w, connections, tag, progress);
         } catch (err) {
           w.errors.push(`${tag}: ${message(err)}`);
@@ -123,14 +125,14 @@ export async function runSuite(config: SuiteConfig, progress: Progress): Promise
 }
 
 /** A failed start-up is not a measurement: it is retried once, and the failure kept as a warning. */
-async function startWithRetry(workers: number, apps: Apps, connections: number, w: WorkerResults, tag: string, progress: Progress): Promise<Tunnel> {
+async function startWithRetry(workers: number, apps: Apps, connections: number, w: WorkerResults, tag: string, progress: Progress, tunnelArgs: string[]): Promise<Tunnel> {
   try {
-    return await startTunnel(workers, apps, connections);
+    return await startTunnel(workers, apps, connections, {}, tunnelArgs);
   } catch (err) {
     w.warnings.push(`${tag}: start-up failed, retried: ${message(err)}`);
     progress.note(`${tag}: start-up failed, retrying: ${message(err)}`);
     await serviceIdle(apps, 10000).catch(() => false);
-    return startTunnel(workers, apps, connections);
+    return startTunnel(workers, apps, connections, {}, tunnelArgs);
   }
 }
 

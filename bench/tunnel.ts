@@ -55,9 +55,9 @@ export function raiseFdLimits(apps: Apps, connections: number): number {
   return Math.min(ensureFdLimit(apps.load, need), ensureFdLimit(apps.service, need)) - FD_SPARE;
 }
 
-export async function startTunnel(workers: number, apps: Apps, connections: number, launch: { host?: Launch; client?: Launch } = {}): Promise<Tunnel> {
+export async function startTunnel(workers: number, apps: Apps, connections: number, launch: { host?: Launch; client?: Launch } = {}, extraArgs: string[] = []): Promise<Tunnel> {
   const pin = String(randomInt(0, 100_000_000)).padStart(8, '0');
-  const common = ['--pin', pin, '--ice-bind', '127.0.0.1', '--workers', String(workers), '--log-level', 'warn'];
+  const common = ['--pin', pin, '--ice-bind', '127.0.0.1', '--workers', String(workers), '--log-level', 'warn', ...extraArgs];
   const host = spawnCli(`host(w=${workers})`, [
     'host', '--listen', '127.0.0.1:0',
     '--expose', `sink=127.0.0.1:${apps.ports.sink}`,
