@@ -97,7 +97,7 @@ export async function connectSession(options: ClientOptions, ice: IceOptions, lo
     }
     wake?.();
   });
-  ws.on('error', (err: NodeJS.ErrnoException) => fail(tunnelError('HOST_UNREACHABLE', `cannot reach the host at ${options.connect}: ${err.code ?? err.message}`)));
+  ws.on('error', (err: NodeJS.ErrnoException) => fail(unreachable(options.connect, err)));
   ws.on('close', () => { fail(tunnelError('HOST_UNREACHABLE', `the host at ${options.connect} closed the connection`)); endSession('signaling closed'); });
 
   const next = async (deadline: number): Promise<Plain> => {
@@ -121,7 +121,7 @@ export async function connectSession(options: ClientOptions, ice: IceOptions, lo
   try {
     await new Promise<void>((resolve, reject) => {
       ws.once('open', resolve);
-      ws.once('error', (err: NodeJS.ErrnoException) => reject(tunnelError('HOST_UNREACHABLE', `cannot reach the host at ${options.connect}: ${err.code ?? err.message}`)));
+      ws.once('error', (err: NodeJS.ErrnoException) => reject(unreachable(options.connect, err)));
       ws.once('unexpected-response', (_req, res) => reject(tunnelError('HOST_UNREACHABLE', `${options.connect} is not a tunnel host (HTTP ${res.statusCode})`)));
     });
     const deadline = Date.now() + HANDSHAKE_TIMEOUT_MS;
@@ -209,6 +209,14 @@ async function firstSession(options: ClientOptions, ice: IceOptions, log: Logger
       log.warn('WebRTC connection failed; trying again', { attempt });
     }
   }
+}
+
+function unreachable(url: string, err: NodeJS.ErrnoException): TunnelError {
+  const code = err.code ?? err.message;
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) {
+    return tunnelError('HOST_UNREACHABLE', `the host at ${url} presented a certificate this client does not trust (${code}); pass its CA with --ca FILE`);
+  }
+  return tunnelError('HOST_UNREACHABLE', `cannot reach the host at ${url}: ${code}`);
 }
 
 function hostErrorText(code: string, message: string): string {

@@ -137,17 +137,17 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
       ws.close(1008, code);
       setTimeout(() => endSession(peer, code), 1000).unref();
     };
+    if (closing || sessions.size > (options.maxClients ?? 64)) {
+      refuse('BUSY', closing ? 'the host is shutting down' : 'the host has too many clients');
+      return;
+    }
     const timer = setTimeout(() => refuse('SIGNALING_TIMEOUT', `handshake not completed in ${HANDSHAKE_TIMEOUT_MS} ms`), HANDSHAKE_TIMEOUT_MS);
+    timer.unref();
     let step: 'hello' | 'auth' | 'session' = 'hello';
     let pake: ReturnType<typeof hostStart> | null = null;
     let sealer: Sealer | null = null;
     // an attempt that ends without a verdict (silence, disconnect, garbage) counts as a failed guess
     let endAttempt: (ok: boolean) => void = () => {};
-
-    if (closing || sessions.size > (options.maxClients ?? 64)) {
-      refuse('BUSY', closing ? 'the host is shutting down' : 'the host has too many clients');
-      return;
-    }
 
     ws.on('message', (data, isBinary) => {
       try {

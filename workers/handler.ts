@@ -301,9 +301,14 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     if (pendingTimer) clearTimeout(pendingTimer);
     if (connectHold) clearTimeout(connectHold);
     inbound.held.clear();
-    // a reset reaches the application as a reset, not as a clean end of stream; after both FINs
-    // the socket finishes its own close once its write buffer is flushed
-    if (socket && reason !== null && !socket.destroyed) socket.resetAndDestroy();
+    // A reset reaches the application as a reset (RST), not as a clean end of stream. But libuv
+    // refuses an RST once our write side is shut down or while connecting, and Node then leaves the
+    // handle open (a worker holding one never terminates): then a plain destroy. After both FINs the
+    // socket finishes its own close once its write buffer is flushed.
+    if (socket && reason !== null && !socket.destroyed) {
+      if (socket.writableEnded || socket.connecting) socket.destroy();
+      else socket.resetAndDestroy();
+    }
     env.done(reason, sentReset);
   }
 
