@@ -6,7 +6,7 @@ export interface LatencySummary { n: number; p50: number; p99: number; max: numb
 
 export type LoadJob =
   /** `streams` connections at once; each moves `bytesPerStream` (up: to the sink, down: from the source). */
-  | { t: 'bulk'; port: number; dir: 'up' | 'down'; streams: number; bytesPerStream: number; timeoutMs: number }
+  | { t: 'bulk'; port: number; dir: 'up' | 'down'; streams: number; bytesPerStream: number; timeoutMs: number; slowReaderBytesPerSecond?: number }
   /** One connection; `count` round trips of `size` bytes after `warmup` unmeasured ones. */
   | { t: 'latency'; port: number; size: number; count: number; warmup: number; timeoutMs: number }
   /** Open, exchange `size` bytes, close; `inflight` at a time, `total` in all or until the timeout. */

@@ -88,6 +88,8 @@ async function bulk(job: Extract<LoadJob, { t: 'bulk' }>): Promise<BulkResult> {
   let failed = 0;
   let firstError: string | undefined;
   const one = job.dir === 'up' ? upload : download;
+  // the mixed scenario: one more download beside the bulk streams, read slowly, not counted
+  const slow = job.slowReaderBytesPerSecond ? slowDownload(job.port, job.slowReaderBytesPerSecond, sockets) : null;
   const all = Promise.all(Array.from({ length: job.streams }, () => one(job.port, job.bytesPerStream, progress, sockets).catch((err: Error) => {
     failed++;
     firstError ??= err.message;
@@ -99,12 +101,26 @@ async function bulk(job: Extract<LoadJob, { t: 'bulk' }>): Promise<BulkResult> {
   ]);
   clearTimeout(timer);
   const ms = performance.now() - start;
+  slow?.stop();
   for (const s of sockets) s.destroy();
   const ok = !timedOut && failed === 0;
   const result: BulkResult = { ok, bytes: progress.bytes, ms, failed };
   if (timedOut) result.error = `timed out after ${job.timeoutMs} ms with ${progress.bytes} bytes moved`;
   else if (firstError) result.error = firstError;
   return result;
+}
+
+/** Asks the source for far more than it will read, and reads it at `rate` bytes/s until stopped. */
+function slowDownload(port: number, rate: number, sockets: Set<net.Socket>): { stop(): void } {
+  const socket = connect(port);
+  sockets.add(socket);
+  let budget = 0;
+  socket.once('connect', () => socket.write(u64(1024 * 1024 * 1024)));
+  socket.pause();
+  socket.on('data', (data: Buffer) => { budget -= data.byteLength; if (budget <= 0) socket.pause(); });
+  socket.on('error', () => {});
+  const tick = setInterval(() => { budget = rate / 10; socket.resume(); }, 100);
+  return { stop: () => { clearInterval(tick); sockets.delete(socket); socket.destroy(); } };
 }
 
 // ---- request/response ----

@@ -29,6 +29,8 @@ median of --runs runs, beside its baseline and the ratio.
   --connections N     connections held open at once (default 10000; --quick 1000)
   --quick             a small configuration (npm start's quick table, the test)
   --window BYTES      the tunnel's per-stream window on both sides (default: the tunnel's default)
+  --mixed             the mixed scenario instead: 8 bulk downloads alone and beside a 1 MiB/s reader
+                      (with --runs, --bytes, --window, and the first of --workers)
   --json FILE         write every run's figures, the medians and the machine as JSON
   --svg FILE          write a chart of throughput against concurrency per worker count
   --micro             the micro-benchmarks of the hot paths instead (codec, reassembler, dispatcher)
@@ -86,7 +88,7 @@ export async function bench(args: string[]): Promise<number> {
         runs: { type: 'string' }, workers: { type: 'string' }, scenarios: { type: 'string' }, streams: { type: 'string' },
         bytes: { type: 'string' }, connections: { type: 'string' }, quick: { type: 'boolean' },
         json: { type: 'string' }, svg: { type: 'string' }, micro: { type: 'boolean' }, help: { type: 'boolean' },
-        window: { type: 'string' },
+        window: { type: 'string' }, mixed: { type: 'boolean' },
       },
     }));
   } catch (err) {
@@ -117,6 +119,10 @@ export async function bench(args: string[]): Promise<number> {
 
   const uninstall = installCleanup();
   try {
+    if (values.mixed) {
+      const { mixed } = await import('./mixed.js');
+      return await mixed({ runs: config.runs, workers: config.workers[0] ?? 0, bytes: config.bulkBytes, tunnelArgs: config.tunnelArgs });
+    }
     const machine = describeMachine(readLimits('self'));
     process.stdout.write(`${machineLine(machine)}\n`);
     process.stdout.write(`config: workers ${config.workers.join(',')}; ${config.runs} run(s) per figure, median; scenarios ${config.scenarios.join(',')}; `

@@ -127,13 +127,13 @@ export interface BulkFigure {
 }
 
 /** `streams` connections move `totalBytes` between them through the tunnel (or directly, with t = null). */
-export async function bulk(apps: Apps, t: Tunnel | null, dir: 'up' | 'down', streams: number, totalBytes: number, timeoutMs: number): Promise<BulkFigure> {
+export async function bulk(apps: Apps, t: Tunnel | null, dir: 'up' | 'down', streams: number, totalBytes: number, timeoutMs: number, slowReaderBytesPerSecond?: number): Promise<BulkFigure> {
   const port = t ? (dir === 'up' ? t.ports.sink : t.ports.source) : (dir === 'up' ? apps.ports.sink : apps.ports.source);
   const bytesPerStream = Math.max(1, Math.floor(totalBytes / streams));
   const appsCpu = () => cpuMs(apps.load.pid) + cpuMs(apps.service.pid);
   const cpu0 = t ? tunnelCpuMs(t) : 0;
   const apps0 = appsCpu();
-  const r = await job<BulkResult>(apps, { t: 'bulk', port, dir, streams, bytesPerStream, timeoutMs });
+  const r = await job<BulkResult>(apps, { t: 'bulk', port, dir, streams, bytesPerStream, timeoutMs, ...(slowReaderBytesPerSecond ? { slowReaderBytesPerSecond } : {}) });
   const cpu = t ? tunnelCpuMs(t) - cpu0 : Number.NaN;
   const appsMs = appsCpu() - apps0;
   const mb = r.bytes / 1e6;
