@@ -19,9 +19,6 @@ const QUARANTINE_MS = 15000;
 /** The host drops packets for a stream it has just reset for this long (ms) instead of opening a
  *  pending stream for them. */
 const TOMBSTONE_MS = 10000;
-/** Consecutive packets of one stream are merged into one message up to this size (bytes): small
- *  enough that the copy is cheap, large enough for a request or a response with its FIN. */
-const MERGE_MAX_BYTES = 16 * 1024;
 /** Connections accepted while no peer is up, per shard; past it new ones are closed at once. */
 const MAX_WAITING_CONNECTIONS = 1024;
 
@@ -75,19 +72,10 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
     credit -= message.byteLength;
     let batch = outbox.get(peer);
     if (!batch) outbox.set(peer, (batch = { bufs: [], sids: [] }));
-    const last = batch.bufs.length - 1;
-    const previous = batch.bufs[last];
-    // Small packets of one stream in one turn (CONNECT + first DATA, last DATA + FIN, WINDOW + DATA)
-    // ride in one DataChannel message: a short connection then costs one or two messages each way.
-    if (previous && batch.sids[last] === sid && previous.byteLength + message.byteLength <= MERGE_MAX_BYTES) {
-      const merged = new Uint8Array(previous.byteLength + message.byteLength);
-      merged.set(new Uint8Array(previous));
-      merged.set(message, previous.byteLength);
-      batch.bufs[last] = merged.buffer;
-    } else {
-      batch.bufs.push(message.buffer as ArrayBuffer);
-      batch.sids.push(sid);
-    }
+    // small packets of the batch (CONNECT + first DATA, last DATA + FIN, many streams' WINDOWs) are
+    // coalesced into one DataChannel message by the dispatcher
+    batch.bufs.push(message.buffer as ArrayBuffer);
+    batch.sids.push(sid);
     scheduleFlush();
   }
 
