@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { WebSocket } from 'ws';
 import type ndc from 'node-datachannel';
-import { defaultConfig, verifyConfig, type DataPlaneConfig } from './config.js';
+import { defaultConfig, verifyConfig, type SideOptions } from './config.js';
 import { createDispatcher } from './dispatcher.js';
 import { startPool } from './pool.js';
 import { createPeer, addCandidate, type IceOptions } from './peer.js';
@@ -17,17 +17,11 @@ import { createLogger, type Logger } from './log.js';
 import type { Forward, ShardStats } from './messages.js';
 import { defaultWorkers } from './host.js';
 
-export interface ClientOptions {
+export interface ClientOptions extends SideOptions {
   /** ws:// or wss:// URL of the host's signaling server */
   connect: string;
   pin: string;
   forwards: Forward[];
-  workers?: number | undefined;
-  iceServers?: string[] | undefined;
-  iceBind?: string | undefined;
-  logLevel?: string | undefined;
-  log?: Logger | undefined;
-  config?: Partial<DataPlaneConfig> | undefined;
   /** Trust this CA (PEM) for a wss:// host with its own certificate. */
   ca?: string | Buffer | undefined;
   /** Reconnect after the host goes away (default true); the first connection must succeed. */

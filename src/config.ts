@@ -1,5 +1,20 @@
+import type { Logger } from './log.js';
+
 // Every limit of the data plane, with its unit and why it has the value it has. One record is passed
 // from the CLI (or a test) through the main thread to every worker, so all sides agree.
+
+/** What `startHost` and `startClient` take alike. */
+export interface SideOptions {
+  /** Worker threads; 0 runs the shard on the main thread. Default: available parallelism. */
+  workers?: number | undefined;
+  /** STUN/TURN URLs; none is fine on one machine or a LAN. */
+  iceServers?: string[] | undefined;
+  /** Bind ICE to this address and use only candidates on it (127.0.0.1 keeps traffic on loopback). */
+  iceBind?: string | undefined;
+  logLevel?: string | undefined;
+  log?: Logger | undefined;
+  config?: Partial<DataPlaneConfig> | undefined;
+}
 
 export interface DataPlaneConfig {
   /** Per-stream, per-direction credit window in bytes: the most a sender may have unacknowledged. */

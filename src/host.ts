@@ -7,7 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type ndc from 'node-datachannel';
-import { defaultConfig, verifyConfig, type DataPlaneConfig } from './config.js';
+import { defaultConfig, verifyConfig, type SideOptions } from './config.js';
 import { createDispatcher } from './dispatcher.js';
 import { startPool } from './pool.js';
 import { createPeer, addCandidate, type IceOptions } from './peer.js';
@@ -15,23 +15,16 @@ import { encodeSignal, decodePlain, SignalError, PROTOCOL_VERSION, MAX_SIGNAL_BY
 import { hostStart, hostCheck, seal, open, AuthError, type Sealer } from './auth.js';
 import { createGuard, type GuardOptions } from './guard.js';
 import { tunnelError } from './errors.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger } from './log.js';
 import type { Service, ShardStats } from './messages.js';
 import { parseHostPort } from './address.js';
 
-export interface HostOptions {
+export interface HostOptions extends SideOptions {
   /** Without one a random 8-digit PIN is generated (and returned). */
   pin?: string | undefined;
   /** Signaling address, default 127.0.0.1:8765; port 0 picks a free one. */
   listen?: string | undefined;
   services: Record<string, Service>;
-  /** Worker threads; 0 runs the shard on the main thread. Default: available parallelism. */
-  workers?: number | undefined;
-  iceServers?: string[] | undefined;
-  iceBind?: string | undefined;
-  logLevel?: string | undefined;
-  log?: Logger | undefined;
-  config?: Partial<DataPlaneConfig> | undefined;
   guard?: Partial<GuardOptions> | undefined;
   /** Serve wss:// with this certificate and key (PEM). */
   tls?: { cert: string | Buffer; key: string | Buffer } | undefined;

@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { startHost, type HostHandle } from '../src/host.js';
-import type { ClientHandle } from '../src/client.js';
+import { startClient, type ClientHandle } from '../src/client.js';
 import { releaseDataChannelLibrary } from '../src/peer.js';
 import type { DataPlaneConfig } from '../src/config.js';
 import {
   CHUNK_BYTES,
-  byteSource, connect, destroyAllSockets, echoRoundTrip, sha256, sleep, startClientRetrying, unusedPort, within, type Service,
+  byteSource, connect, destroyAllSockets, echoRoundTrip, sha256, sleep, unusedPort, within, type Service,
 } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -99,7 +99,7 @@ async function startPair(services: Record<string, number>, hostConfig: Partial<D
   const ports: Record<string, number> = {};
   for (const name of Object.keys(services)) ports[name] = await unusedPort();
   try {
-    const client = await startClientRetrying({
+    const client = await startClient({
       connect: host.url, pin: PIN, workers, iceBind: '127.0.0.1', logLevel: 'error', reconnect: false, config: clientConfig,
       forwards: Object.keys(services).map((service) => ({ host: '127.0.0.1', port: ports[service] ?? 0, service })),
     });

@@ -12,7 +12,7 @@ import { TunnelError } from '../src/errors.js';
 import {
   CHUNK_BYTES,
   byteSource, connect, destroyAllSockets, echoRoundTrip, eventually, portIsFree, runCli,
-  startClientRetrying, startEchoService, unusedPort, whenEnded, within, type Child, type Service,
+  startEchoService, unusedPort, whenEnded, within, type Child, type Service,
 } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -45,7 +45,7 @@ for (const workers of [0, 2]) {
       echoPort = await unusedPort();
       deadPort = await unusedPort();
       unknownPort = await unusedPort();
-      client = await startClientRetrying({
+      client = await startClient({
         connect: host.url,
         pin: PIN,
         forwards: [

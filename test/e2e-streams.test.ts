@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { startHost, type HostHandle } from '../src/host.js';
-import type { ClientHandle } from '../src/client.js';
+import { startClient, type ClientHandle } from '../src/client.js';
 import { releaseDataChannelLibrary } from '../src/peer.js';
 import {
   CHUNK_BYTES, LOG_LEVEL,
   byteSource, connect, destroyAllSockets, echoRoundTrip, eventually, prng, sha256,
-  startClientRetrying, startEchoService, unusedPort, whenEnded, within, type Service,
+  startEchoService, unusedPort, whenEnded, within, type Service,
 } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -112,7 +112,7 @@ for (const workers of [0, 2]) {
       port.echo = await unusedPort();
       port.first = await unusedPort();
       port.source = await unusedPort();
-      client = await startClientRetrying({
+      client = await startClient({
         connect: host.url, pin: PIN, workers, iceBind: '127.0.0.1', logLevel: LOG_LEVEL === 'warn' ? 'error' : LOG_LEVEL, reconnect: false,
         forwards: [
           { host: '127.0.0.1', port: port.echo, service: 'echo' },
@@ -232,7 +232,7 @@ for (const workers of [0, 2]) {
       const fwd = await unusedPort();
       let c2: ClientHandle | undefined;
       try {
-        c2 = await startClientRetrying({
+        c2 = await startClient({
           connect: rstHost.url, pin: PIN, workers, iceBind: '127.0.0.1', logLevel: 'error', reconnect: false,
           forwards: [{ host: '127.0.0.1', port: fwd, service: 'rst' }],
         });

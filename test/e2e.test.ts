@@ -6,12 +6,12 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { startHost, type HostHandle } from '../src/host.js';
-import type { ClientHandle } from '../src/client.js';
+import { startClient, type ClientHandle } from '../src/client.js';
 import { releaseDataChannelLibrary } from '../src/peer.js';
 import {
   LOG_LEVEL, CHUNK_BYTES, RESPONSE_BODY_BYTES, RESPONSE_SEED,
   byteSource, connect, destroyAllSockets, echoRoundTrip, eventually, prng, sha256,
-  startClientRetrying, startDigestService, startEchoService, unusedPort, within, type Service,
+  startDigestService, startEchoService, unusedPort, within, type Service,
 } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -76,7 +76,7 @@ for (const workers of [0, 2]) {
       });
       echoPort = await unusedPort();
       digestPort = await unusedPort();
-      client = await startClientRetrying({
+      client = await startClient({
         connect: host.url,
         pin: PIN,
         forwards: [

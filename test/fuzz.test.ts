@@ -3,24 +3,14 @@ import assert from 'node:assert/strict';
 import { pack } from 'msgpackr';
 import { HEADER_BYTES, PacketError, PacketType, decodePackets, encodeBatch, type Packet } from '../src/packet.js';
 import { MAX_SIGNAL_BYTES, SignalError, decodeInner, decodePlain, encodeSignal } from '../src/signaling.js';
+import { prng } from './prng.js';
 
 const T = { timeout: 20_000 };
 const PACKET_CODES = new Set(['PACKET_TRUNCATED', 'PACKET_BAD_TYPE', 'PACKET_OVERSIZED', 'PACKET_BAD_FIELD']);
 
-/** Seeded PRNG (mulberry32). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function tools(seed: number) {
-  const rand = mulberry32(seed);
+  const rand = prng(seed);
   const int = (n: number): number => Math.floor(rand() * n);
   const pick = <V>(items: readonly V[]): V => items[int(items.length)] as V;
   const bytes = (n: number): Uint8Array => {

@@ -10,8 +10,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { startClient, type ClientOptions, type ClientHandle } from '../src/client.js';
-import { TunnelError } from '../src/errors.js';
+import { prng } from './prng.js';
+export { prng };
 
 /** The project root (this file runs as dist/test/helpers.js). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -25,17 +25,6 @@ export const CHUNK_BYTES = 64 * 1024;
 
 // ---- seeded randomness ----
 
-/** mulberry32: a small seeded PRNG; returns floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A deterministic byte stream for a seed (AES-128-CTR keystream): fast, and the same every run. */
 export function byteSource(seed: number): (n: number) => Buffer {
@@ -317,20 +306,3 @@ export function runCli(args: string[], options: { viaNpx?: boolean; env?: NodeJS
 // ---- an in-process client that survives a known start-up flake ----
 
 
-/**
- * startClient, tried again when the PeerConnection fails to come up (PEER_FAILED). When the host
- * and the client run in one process, the first DTLS handshake between them fails now and then
- * ("DTLS alert: unknown CA", ~3% of fresh processes; `tunnel demo` shows it too). That bug is
- * reported separately; the tests that are about something else must not flake on it, so they
- * retry and say so on stdout. Any other error is thrown at once.
- */
-export async function startClientRetrying(options: ClientOptions, attempts = 3): Promise<ClientHandle> {
-  for (let i = 1; ; i++) {
-    try {
-      return await startClient(options);
-    } catch (err) {
-      if (!(err instanceof TunnelError) || err.code !== 'PEER_FAILED' || i >= attempts) throw err;
-      console.log(`# startClient: ${err.message} (attempt ${i} of ${attempts}); trying again`);
-    }
-  }
-}

@@ -13,18 +13,11 @@ import { releaseDataChannelLibrary } from '../src/peer.js';
 import { startEcho, freePort, type Echo } from '../src/testing.js';
 import { encodePacket, writeHeader, PacketType, HEADER_BYTES } from '../src/packet.js';
 import { createLogger } from '../src/log.js';
+import { prng } from './prng.js';
 
 const WINDOW = 256 * 1024;
 const MAX_STREAMS = 64;
 
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const connect = (sid: number, seq = 0, name = 'echo') => encodePacket(PacketType.CONNECT, sid, seq, Buffer.from(name));
 const data = (sid: number, seq: number, bytes: number) => encodePacket(PacketType.DATA, sid, seq, Buffer.alloc(bytes, 0x61));
@@ -50,7 +43,7 @@ describe('a hostile peer', { timeout: 120_000 }, () => {
   let good: ClientHandle;
   let evil: Session;
   let forward = 0;
-  const random = mulberry32(1234);
+  const random = prng(1234);
 
   before(async () => {
     echo = await startEcho();

@@ -2,21 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HEADER_BYTES, PacketType, decodePackets, encodeBatch, type Packet } from '../src/packet.js';
 import { createReassembler, reassemble, type Reassembler, type ReassemblerLimits, type ReassemblyErrorCode } from '../src/reassembler.js';
+import { prng } from './prng.js';
 
 const T = { timeout: 10_000 };
 const WIDE: ReassemblerLimits = { maxHeldBytes: 1 << 30, maxAheadPackets: 1 << 20 };
 
-/** Seeded PRNG (mulberry32): every run sees the same "random" orders. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const randInt = (rand: () => number, n: number): number => Math.floor(rand() * n);
 function shuffle<T>(rand: () => number, items: T[]): T[] {
   for (let i = items.length - 1; i > 0; i--) {
@@ -62,7 +52,7 @@ test('in order: each packet is delivered at once, nothing is held', T, () => {
 });
 
 test('random permutations deliver in order, exactly once (seeded, many rounds)', T, () => {
-  const rand = mulberry32(0x5eed);
+  const rand = prng(0x5eed);
   for (let round = 0; round < 500; round++) {
     const n = 1 + randInt(rand, 80);
     const order = shuffle(rand, Array.from({ length: n }, (_, i) => i));
@@ -82,7 +72,7 @@ test('random permutations deliver in order, exactly once (seeded, many rounds)',
 });
 
 test('random arrivals with duplicates match the reference; every repeat is SEQ_DUPLICATE', T, () => {
-  const rand = mulberry32(42);
+  const rand = prng(42);
   for (let round = 0; round < 300; round++) {
     const n = 1 + randInt(rand, 40);
     const arrivals = Array.from({ length: n }, (_, i) => i);
@@ -142,7 +132,7 @@ test('held bytes over the limit: REORDER_OVERFLOW; in-order packets still pass',
 });
 
 test('wrap-around: from 0xFFFFFFF0 across 2^32 in random orders', T, () => {
-  const rand = mulberry32(0xfffffff0);
+  const rand = prng(0xfffffff0);
   const start = 0xfffffff0;
   for (let round = 0; round < 300; round++) {
     const n = 17 + randInt(rand, 48); // always crosses 2^32
@@ -216,7 +206,7 @@ test('heldBytes and peakHeldBytes follow what waits (payload + header each)', T,
 });
 
 test('random sizes: heldBytes always equals the sum over held packets; peak is the running max', T, () => {
-  const rand = mulberry32(7);
+  const rand = prng(7);
   for (let round = 0; round < 100; round++) {
     const n = 1 + randInt(rand, 60);
     const sizes = Array.from({ length: n }, () => randInt(rand, 500));
