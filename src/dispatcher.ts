@@ -11,7 +11,7 @@
 // way to the applications.
 
 import type { DataChannel } from 'node-datachannel';
-import { HEADER_BYTES, PacketType, encodePacket, peekPacketBytes } from './packet.js';
+import { FULL_PACKET_BYTES, HEADER_BYTES, PacketType, encodePacket, peekPacketBytes } from './packet.js';
 import { ResetReason } from './errors.js';
 import { hostWorkerFor, workerOfSid } from './sid.js';
 import type { DataPlaneConfig } from './config.js';
@@ -71,6 +71,11 @@ function concat(pieces: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** Full-size packet buffers handed back to a shard per turn, at most: sendMessageBinary copies, so a
+ *  sent buffer can carry the shard's next packet instead of becoming garbage (64 KiB ArrayBuffers
+ *  made the main thread's garbage collector the largest cost of a bulk transfer). */
+const SPARE_PER_TURN = 64;
+
 /** Polling fallback in case onBufferedAmountLow is missed (ms). */
 const DRAIN_POLL_MS = 20;
 
@@ -78,10 +83,10 @@ export function createDispatcher(options: DispatcherOptions) {
   const { role, config, shards, log } = options;
   const peers = new Map<number, PeerState>();
   const owed = new Array<number>(shards.length).fill(0);
+  const spare = shards.map((): ArrayBuffer[] => []);
   const inbox = shards.map(() => new Map<number, ArrayBuffer[]>());
   const counters: DispatcherCounters = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, refused: 0, peakQueuedBytes: 0 };
   let turnScheduled = false;
-  let lastTurnMessages = 0;
   let drainTimer: NodeJS.Timeout | null = null;
 
   const keepalive = setInterval(() => {
@@ -100,16 +105,14 @@ export function createDispatcher(options: DispatcherOptions) {
   function scheduleTurn(): void {
     if (turnScheduled) return;
     turnScheduled = true;
-    // idle: hand over as soon as this callback ends (latency); busy: once per turn (batching)
-    if (lastTurnMessages <= 1) queueMicrotask(endOfTurn);
-    else setImmediate(endOfTurn);
+    // setImmediate runs once this poll phase's callbacks are done: an idle loop pays a few µs for it,
+    // a busy one hands everything that arrived in the phase over in one message per shard
+    setImmediate(endOfTurn);
   }
 
   /** Once per event-loop turn: one message per shard for everything routed to it, and credit. */
   function endOfTurn(): void {
     turnScheduled = false;
-    lastTurnMessages = 0;
-    for (const box of inbox) for (const bufs of box.values()) lastTurnMessages += bufs.length;
     for (let i = 0; i < shards.length; i++) {
       const post = shards[i];
       const box = inbox[i];
@@ -121,7 +124,13 @@ export function createDispatcher(options: DispatcherOptions) {
       const bytes = owed[i] ?? 0;
       if (bytes > 0) {
         owed[i] = 0;
-        post({ t: 'credit', bytes });
+        const buffers = spare[i] ?? [];
+        if (buffers.length > 0) {
+          spare[i] = [];
+          post({ t: 'credit', bytes, spare: buffers }, buffers);
+        } else {
+          post({ t: 'credit', bytes });
+        }
       }
     }
   }
@@ -138,9 +147,17 @@ export function createDispatcher(options: DispatcherOptions) {
     }
   }
 
+  /** The bytes of a shard's message are on the DataChannel: credit the shard, keep a full-size buffer. */
+  function handedOver(shard: number, message: Uint8Array): void {
+    if (shard < 0) return;
+    owed[shard] = (owed[shard] ?? 0) + message.byteLength;
+    const buffers = spare[shard];
+    if (buffers && buffers.length < SPARE_PER_TURN && message.byteLength === FULL_PACKET_BYTES && message.buffer.byteLength === FULL_PACKET_BYTES) buffers.push(message.buffer as ArrayBuffer);
+  }
+
   function sendOrQueue(peer: number, state: PeerState, message: Uint8Array, shard: number): void {
     if (state.queue.length === 0 && state.channel.bufferedAmount() < config.channelHighWaterBytes) {
-      if (trySend(peer, state, message) && shard >= 0) owed[shard] = (owed[shard] ?? 0) + message.byteLength;
+      if (trySend(peer, state, message)) handedOver(shard, message);
       return;
     }
     state.queue.push({ message, shard });
@@ -152,11 +169,12 @@ export function createDispatcher(options: DispatcherOptions) {
   function drain(peer: number, state: PeerState): void {
     let sent = 0;
     while (state.queue.length > sent && state.channel.bufferedAmount() < config.channelHighWaterBytes) {
-      const item = state.queue[sent++];
+      const item = state.queue[sent];
       if (!item) break;
+      if (!trySend(peer, state, item.message)) break; // the peer is gone
+      sent++;
       state.queuedBytes -= item.message.byteLength;
-      if (!trySend(peer, state, item.message)) return;
-      if (item.shard >= 0) owed[item.shard] = (owed[item.shard] ?? 0) + item.message.byteLength;
+      handedOver(item.shard, item.message);
     }
     if (sent > 0) {
       state.queue.splice(0, sent);
@@ -329,6 +347,7 @@ export function createDispatcher(options: DispatcherOptions) {
   /** A shard's thread died: reset every stream it owned on the peer's side and drop the routes. */
   function shardLost(index: number): void {
     owed[index] = 0;
+    spare[index] = [];
     inbox[index]?.clear();
     for (const [peer, state] of peers) {
       for (const item of state.queue) if (item.shard === index) item.shard = -1;

@@ -21,8 +21,8 @@ export interface ShardInit {
 export type ToShard =
   /** packets from the DataChannel, one message's worth each (one stream per buffer) */
   | { t: 'pkts'; peer: number; bufs: ArrayBuffer[] }
-  /** bytes the shard may post again */
-  | { t: 'credit'; bytes: number }
+  /** bytes the shard may post again, and full-size packet buffers already sent, for reuse */
+  | { t: 'credit'; bytes: number; spare?: ArrayBuffer[] }
   /** `sendWindow`: the peer's receive window, the initial credit of every stream towards it */
   | { t: 'peer-up'; peer: number; sendWindow: number }
   | { t: 'peer-down'; peer: number; reason: string }

@@ -70,10 +70,15 @@ export function writeHeader(target: Uint8Array, offset: number, type: PacketType
   view.setUint32(12, length >>> 0);
 }
 
-/** Encodes one packet into a fresh, exact-size ArrayBuffer (transferable without a copy). */
-export function encodePacket(type: PacketType, sid: number, seq: number, payload?: Uint8Array): Uint8Array {
+/** A DATA packet with a full payload (bytes): the size of every packet of a bulk transfer, and of
+ *  the buffers the dispatcher hands back to a shard for reuse. */
+export const FULL_PACKET_BYTES = HEADER_BYTES + MAX_PAYLOAD_BYTES;
+
+/** Encodes one packet into an exact-size ArrayBuffer (transferable without a copy): `into` when it
+ *  is given and of that size (a recycled buffer), else a fresh one. */
+export function encodePacket(type: PacketType, sid: number, seq: number, payload?: Uint8Array, into?: ArrayBuffer): Uint8Array {
   const length = payload ? payload.byteLength : 0;
-  const out = new Uint8Array(new ArrayBuffer(HEADER_BYTES + length));
+  const out = new Uint8Array(into && into.byteLength === HEADER_BYTES + length ? into : new ArrayBuffer(HEADER_BYTES + length));
   writeHeader(out, 0, type, sid, seq, length);
   if (payload) out.set(payload, HEADER_BYTES);
   return out;

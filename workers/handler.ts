@@ -18,7 +18,7 @@
 // stream is therefore bounded by the window (reassembler + socket write buffer) plus one packet.
 
 import type net from 'node:net';
-import { PacketType, encodePacket, payloadText, MAX_PAYLOAD_BYTES, type Packet } from '../src/packet.js';
+import { HEADER_BYTES, PacketType, encodePacket, payloadText, MAX_PAYLOAD_BYTES, type Packet } from '../src/packet.js';
 import { createReassembler, reassemble } from '../src/reassembler.js';
 import { ResetReason } from '../src/errors.js';
 import type { DataPlaneConfig } from '../src/config.js';
@@ -34,6 +34,8 @@ export interface StreamEnv {
   log: Logger;
   /** Queue one encoded message of this stream for the DataChannel. */
   send(message: Uint8Array): void;
+  /** A recycled buffer for a packet of `bytes` (header included), if the shard has one. */
+  spare(bytes: number): ArrayBuffer | undefined;
   /** True while the shard may still post to the main thread (thread-hop credit). */
   budget(): boolean;
   /** Call `resume` once the shard has credit again. */
@@ -225,7 +227,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     let offset = 0;
     while (offset < chunk.byteLength && sendCredit > 0) {
       const n = Math.min(chunk.byteLength - offset, sendCredit, MAX_PAYLOAD_BYTES);
-      env.send(encodePacket(PacketType.DATA, sid, sendSeq++, chunk.subarray(offset, offset + n)));
+      env.send(encodePacket(PacketType.DATA, sid, sendSeq++, chunk.subarray(offset, offset + n), env.spare(HEADER_BYTES + n)));
       sendCredit -= n;
       offset += n;
     }

@@ -6,7 +6,7 @@
 // event-loop turn (one thread hop), and only while the main thread has granted credit.
 
 import net from 'node:net';
-import { decodePackets, isSequenced, peekSid, peekPacketBytes, PacketError, type Packet } from '../src/packet.js';
+import { FULL_PACKET_BYTES, decodePackets, isSequenced, peekSid, peekPacketBytes, PacketError, type Packet } from '../src/packet.js';
 import { ResetReason } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
 import { socketId, SID_WORKER_SHIFT, SID_HASH_MASK } from '../src/sid.js';
@@ -21,6 +21,8 @@ const QUARANTINE_MS = 15000;
 const TOMBSTONE_MS = 10000;
 /** Connections accepted while no peer is up, per shard; past it new ones are closed at once. */
 const MAX_WAITING_CONNECTIONS = 1024;
+/** Full-size packet buffers kept for reuse (32 x 64 KiB per shard); the rest become garbage. */
+const MAX_SPARE_BUFFERS = 32;
 
 const key = (peer: number, sid: number) => peer * 0x1_0000_0000 + sid;
 
@@ -34,11 +36,11 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
   const peersUp = new Map<number, number>(); // peer -> its receive window (our credit per stream)
   const waiting = new Map<net.Socket, () => void>(); // client: accepted during an outage -> start it
   let credit = config.workerCreditBytes;
+  const spare: ArrayBuffer[] = []; // sent full-size packets the dispatcher handed back
   let budgetWaiters: (() => void)[] = [];
   let outbox = new Map<number, { bufs: ArrayBuffer[]; sids: number[] }>();
   let closedOut = new Map<number, number[]>();
   let flushScheduled = false;
-  let lastFlushPackets = 0;
   let stopping = false;
   let resolveDone: () => void = () => {};
 
@@ -50,16 +52,14 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
   function scheduleFlush(): void {
     if (flushScheduled) return;
     flushScheduled = true;
-    // Idle (the last flush carried one packet): flush as soon as this callback ends, for latency.
-    // Busy: flush once per event-loop turn, so many streams share one thread hop and one message.
-    if (lastFlushPackets <= 1) queueMicrotask(flush);
-    else setImmediate(flush);
+    // After this poll phase's callbacks: idle, that is a few µs; busy, every stream that read in the
+    // phase shares one thread hop and (small packets) one DataChannel message. Measured with 16
+    // connections churning: a microtask flush when idle sent 4x the messages for no latency gained.
+    setImmediate(flush);
   }
 
   function flush(): void {
     flushScheduled = false;
-    lastFlushPackets = 0;
-    for (const batch of outbox.values()) lastFlushPackets += batch.bufs.length;
     const batches = outbox;
     const closed = closedOut;
     outbox = new Map();
@@ -105,6 +105,7 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
       peer, sid, config, log,
       sendWindow: peersUp.get(peer) ?? config.windowBytes,
       send: (message) => post(peer, sid, message),
+      spare: (bytes) => (bytes === FULL_PACKET_BYTES ? spare.pop() : undefined),
       budget: () => credit > 0,
       onBudget: (resume) => { budgetWaiters.push(resume); },
       dial,
@@ -198,8 +199,9 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
     return good;
   }
 
-  function onCredit(bytes: number): void {
+  function onCredit(bytes: number, buffers: ArrayBuffer[] | undefined): void {
     credit += bytes;
+    if (buffers) for (const b of buffers) if (spare.length < MAX_SPARE_BUFFERS) spare.push(b);
     if (credit <= 0 || budgetWaiters.length === 0) return;
     const waiters = budgetWaiters;
     budgetWaiters = [];
@@ -277,7 +279,7 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
   link.onMessage((msg: ToShard) => {
     switch (msg.t) {
       case 'pkts': onPackets(msg.peer, msg.bufs); break;
-      case 'credit': onCredit(msg.bytes); break;
+      case 'credit': onCredit(msg.bytes, msg.spare); break;
       case 'peer-up':
         peersUp.set(msg.peer, msg.sendWindow);
         if (role === 'client') {
