@@ -131,7 +131,7 @@ function dispatcherOurs(shards: number): { run: () => Promise<number>; close(): 
     onMessage: (cb: (msg: string | Buffer | ArrayBuffer) => void) => { onMessage = cb; },
     isOpen: () => true,
   } as unknown as Channel;
-  const posts = Array.from({ length: shards }, () => (msg: ToShard) => { if (msg.t === 'pkts') sink += msg.bufs.length; });
+  const posts = Array.from({ length: shards }, () => (msg: ToShard) => { if (msg.t === 'turn') for (const b of msg.pkts) sink += b.bufs.length; });
   const dispatcher = createDispatcher({ role: 'host', config: defaultConfig, shards: posts, log: createLogger('micro', 'error'), onPeerDead: () => {} });
   dispatcher.addPeer(1, channel, defaultConfig.windowBytes);
   const messages = channelMessages();

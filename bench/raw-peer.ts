@@ -7,10 +7,15 @@
 // end (without it the process does not exit).
 
 import ndc from 'node-datachannel';
+import { tuneGarbageCollector } from '../src/gc.js';
 import { serve } from './ipc.js';
 import { summarize } from './stats.js';
 import type { RawJob, RawSignal } from './jobs.js';
 import { RAW_MESSAGE_BYTES, HIGH_WATER_BYTES, LOW_WATER_BYTES, DRAIN_POLL_MS, ICE_BIND } from './raw-constants.js';
+
+// the same V8 setting as the tunnel's processes, so the baseline is not held back by what the tunnel
+// was relieved of
+tuneGarbageCollector();
 
 /** First byte of every message: what it is. */
 const BULK = 1;

@@ -8,6 +8,7 @@ if (major < 22 || (major === 22 && minor < 12)) {
   process.exit(1);
 }
 
+(await import('./gc.js')).tuneGarbageCollector();
 const { main } = await import('./commands.js');
 // exit explicitly: a failed start-up may leave a half-opened server or PeerConnection behind
 process.exit(await main(process.argv.slice(2)));

@@ -19,10 +19,10 @@ export interface ShardInit {
 }
 
 export type ToShard =
-  /** packets from the DataChannel, one message's worth each (one stream per buffer) */
-  | { t: 'pkts'; peer: number; bufs: ArrayBuffer[] }
-  /** bytes the shard may post again, and full-size packet buffers already sent, for reuse */
-  | { t: 'credit'; bytes: number; spare?: ArrayBuffer[] }
+  /** One event-loop turn's worth, in one message (each postMessage costs a wake-up of the other
+   *  thread): packets from the DataChannel per peer, the bytes the shard may post again, and
+   *  full-size packet buffers already sent, for reuse. */
+  | { t: 'turn'; pkts: { peer: number; bufs: ArrayBuffer[] }[]; credit: number; spare?: ArrayBuffer[] }
   /** `sendWindow`: the peer's receive window, the initial credit of every stream towards it */
   | { t: 'peer-up'; peer: number; sendWindow: number }
   | { t: 'peer-down'; peer: number; reason: string }
@@ -30,12 +30,13 @@ export type ToShard =
   | { t: 'shutdown' };
 
 export type FromShard =
-  /** packets for the DataChannel: each buffer is one DataChannel message of one stream */
-  | { t: 'pkts'; peer: number; bufs: ArrayBuffer[]; sids: number[] }
-  /** both directions of a stream are closed (or it was reset): drop its route */
-  | { t: 'closed'; peer: number; sids: number[] }
+  /** One flush: packets for the DataChannel per peer (each buffer one packet of stream `sids[i]`), and
+   *  the streams whose both directions are closed (or that were reset): drop their routes. */
+  | { t: 'turn'; pkts: PacketBatch[]; closed: { peer: number; sids: number[] }[] }
   | { t: 'listening'; forward: Forward; error?: string }
   | { t: 'stats'; stats: ShardStats };
+
+export interface PacketBatch { peer: number; bufs: ArrayBuffer[]; sids: number[] }
 
 export interface ShardStats {
   index: number;

@@ -29,40 +29,49 @@ function fakeChannel() {
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
-test('a sent full-size packet buffer goes back to its shard with the credit; a queued one only once sent', T, async () => {
+test('sent full-size packet buffers go back to their shard with its credit, queued ones once sent', T, async () => {
   const fake = fakeChannel();
   const received: ToShard[] = [];
+  const credits = () => received.filter((m) => m.t === 'turn' && m.credit > 0);
   const dispatcher = createDispatcher({ role: 'client', config: defaultConfig, shards: [(msg) => { received.push(msg); }], log, onPeerDead: () => {} });
+  const sid = 0x00_000001;
+  const full = (seq: number) => encodePacket(PacketType.DATA, sid, seq, new Uint8Array(MAX_PAYLOAD_BYTES).fill(seq)).buffer as ArrayBuffer;
+  const send = (bufs: ArrayBuffer[]) => dispatcher.fromShard(0, { t: 'turn', pkts: [{ peer: 0, bufs, sids: bufs.map(() => sid) }], closed: [] });
+  // an eighth of the shard's budget: below it, credit waits to ride with the next packets
+  const packetsPerCredit = Math.ceil(defaultConfig.workerCreditBytes / 8 / FULL_PACKET_BYTES);
   try {
     dispatcher.addPeer(0, fake.channel, defaultConfig.windowBytes);
-    const sid = 0x00_000001;
-    const full = encodePacket(PacketType.DATA, sid, 1, new Uint8Array(MAX_PAYLOAD_BYTES).fill(7));
-    const small = encodePacket(PacketType.DATA, sid, 2, new Uint8Array(100));
-    dispatcher.fromShard(0, { t: 'pkts', peer: 0, bufs: [full.buffer as ArrayBuffer, small.buffer as ArrayBuffer], sids: [sid, sid] });
+    const small = encodePacket(PacketType.DATA, sid, 0, new Uint8Array(100));
+    send([small.buffer as ArrayBuffer]);
     await turn();
-    assert.deepEqual(fake.sent.map((m) => m.byteLength), [FULL_PACKET_BYTES, small.byteLength]);
-    assert.deepEqual(decodePackets(fake.sent[0] ?? new Uint8Array()).map((p) => p.seq), [1]);
-    const credit = received.filter((m) => m.t === 'credit');
-    assert.equal(credit.length, 1);
-    assert.equal(credit[0]?.t === 'credit' && credit[0].bytes, FULL_PACKET_BYTES + small.byteLength);
-    assert.equal(credit[0]?.t === 'credit' && credit[0].spare?.[0], full.buffer, 'the full-size buffer itself comes back');
-    assert.equal(credit[0]?.t === 'credit' && credit[0].spare?.length, 1);
+    assert.deepEqual(fake.sent.map((m) => m.byteLength), [small.byteLength]);
+    assert.equal(credits().length, 0, 'a little credit is not worth a message of its own');
 
-    // over the high-water mark the packet waits; its buffer comes back only after it is sent
+    const bufs = Array.from({ length: packetsPerCredit }, (_, i) => full(i + 1));
+    send(bufs);
+    await turn();
+    assert.equal(fake.sent.length, 1 + packetsPerCredit);
+    assert.deepEqual(decodePackets(fake.sent[1] ?? new Uint8Array()).map((p) => p.seq), [1]);
+    let credit = credits();
+    assert.equal(credit.length, 1);
+    assert.equal(credit[0]?.t === 'turn' && credit[0].credit, small.byteLength + packetsPerCredit * FULL_PACKET_BYTES);
+    assert.deepEqual(credit[0]?.t === 'turn' && credit[0].spare, bufs, 'the sent buffers themselves come back');
+
+    // over the high-water mark packets wait; their buffers come back only after they are sent
     received.length = 0;
     fake.setBuffered(defaultConfig.channelHighWaterBytes);
-    const queued = encodePacket(PacketType.DATA, sid, 3, new Uint8Array(MAX_PAYLOAD_BYTES));
-    dispatcher.fromShard(0, { t: 'pkts', peer: 0, bufs: [queued.buffer as ArrayBuffer], sids: [sid] });
+    const queued = Array.from({ length: packetsPerCredit }, (_, i) => full(100 + i));
+    send(queued);
     await turn();
-    assert.equal(received.filter((m) => m.t === 'credit').length, 0);
-    assert.equal(dispatcher.queuedBytes(), FULL_PACKET_BYTES);
+    assert.equal(credits().length, 0);
+    assert.equal(dispatcher.queuedBytes(), packetsPerCredit * FULL_PACKET_BYTES);
     fake.setBuffered(0);
     fake.low();
     await turn();
-    const later = received.find((m) => m.t === 'credit');
-    assert.ok(later && later.t === 'credit');
-    assert.equal(later.bytes, FULL_PACKET_BYTES);
-    assert.equal(later.spare?.[0], queued.buffer);
+    credit = credits();
+    assert.equal(credit.length, 1);
+    assert.equal(credit[0]?.t === 'turn' && credit[0].credit, packetsPerCredit * FULL_PACKET_BYTES);
+    assert.deepEqual(credit[0]?.t === 'turn' && credit[0].spare, queued);
     assert.equal(dispatcher.queuedBytes(), 0);
   } finally {
     dispatcher.close();

@@ -67,7 +67,7 @@ test('the dispatcher resets on the peer every stream of a lost shard, and only t
     for (const sid of ids) {
       const shard = sid >>> 24;
       const buf = encodePacket(PacketType.CONNECT, sid, 0, Buffer.from('web')).buffer as ArrayBuffer;
-      dispatcher.fromShard(shard, { t: 'pkts', peer: 0, bufs: [buf], sids: [sid] });
+      dispatcher.fromShard(shard, { t: 'turn', pkts: [{ peer: 0, bufs: [buf], sids: [sid] }], closed: [] });
     }
     sent.length = 0;
     dispatcher.shardLost(0);

@@ -10,7 +10,7 @@ import { FULL_PACKET_BYTES, decodePackets, isSequenced, peekSid, peekPacketBytes
 import { ResetReason } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
 import { socketId, SID_WORKER_SHIFT, SID_HASH_MASK } from '../src/sid.js';
-import type { ShardInit, ShardLink, ShardStats, ToShard } from '../src/messages.js';
+import type { PacketBatch, ShardInit, ShardLink, ShardStats, ToShard } from '../src/messages.js';
 import { runStream, type StreamHandle } from './handler.js';
 
 /** A closed client id is not reused for this long (ms): the channel is unordered, so a late RESET or
@@ -64,8 +64,14 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
     const closed = closedOut;
     outbox = new Map();
     closedOut = new Map();
-    for (const [peer, { bufs, sids }] of batches) link.post({ t: 'pkts', peer, bufs, sids }, bufs);
-    for (const [peer, sids] of closed) link.post({ t: 'closed', peer, sids });
+    if (batches.size === 0 && closed.size === 0) return;
+    const pkts: PacketBatch[] = [];
+    const transfer: ArrayBuffer[] = [];
+    for (const [peer, { bufs, sids }] of batches) {
+      pkts.push({ peer, bufs, sids });
+      transfer.push(...bufs);
+    }
+    link.post({ t: 'turn', pkts, closed: [...closed].map(([peer, sids]) => ({ peer, sids })) }, transfer);
   }
 
   function post(peer: number, sid: number, message: Uint8Array): void {
@@ -278,8 +284,10 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
 
   link.onMessage((msg: ToShard) => {
     switch (msg.t) {
-      case 'pkts': onPackets(msg.peer, msg.bufs); break;
-      case 'credit': onCredit(msg.bytes, msg.spare); break;
+      case 'turn':
+        for (const { peer, bufs } of msg.pkts) onPackets(peer, bufs);
+        if (msg.credit > 0 || msg.spare) onCredit(msg.credit, msg.spare);
+        break;
       case 'peer-up':
         peersUp.set(msg.peer, msg.sendWindow);
         if (role === 'client') {
