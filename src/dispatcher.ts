@@ -46,11 +46,17 @@ export interface DispatcherCounters {
   peakQueuedBytes: number;
 }
 
+/** A DataChannel message and whose bytes it carries: one shard's, or (`mix`, bytes per shard) several
+ *  shards' small packets coalesced. The bytes are credited back once the message is sent. */
+interface Outgoing { message: Uint8Array; shard: number; mix?: number[] }
+
 interface PeerState {
   channel: Channel;
   routes: Map<number, number>;
   sendWindow: number;
-  queue: { message: Uint8Array; shard: number }[];
+  /** small packets of this turn, every shard's, waiting to leave as one message at the end of the turn */
+  small: Outgoing[];
+  queue: Outgoing[];
   queuedBytes: number;
   lastSeen: number;
 }
@@ -116,6 +122,7 @@ export function createDispatcher(options: DispatcherOptions) {
   /** Once per event-loop turn: one message per shard for everything routed to it, and credit. */
   function endOfTurn(): void {
     turnScheduled = false;
+    for (const [peer, state] of peers) sendSmall(peer, state);
     for (let i = 0; i < shards.length; i++) {
       const post = shards[i];
       const box = inbox[i];
@@ -154,21 +161,26 @@ export function createDispatcher(options: DispatcherOptions) {
     }
   }
 
-  /** The bytes of a shard's message are on the DataChannel: credit the shard, keep a full-size buffer. */
-  function handedOver(shard: number, message: Uint8Array): void {
+  /** A message's bytes are on the DataChannel (or dropped): credit their shards, keep a full-size buffer. */
+  function handedOver(item: Outgoing): void {
+    const { message, shard, mix } = item;
+    if (mix) {
+      for (let i = 0; i < mix.length; i++) owed[i] = (owed[i] ?? 0) + (mix[i] ?? 0);
+      return;
+    }
     if (shard < 0) return;
     owed[shard] = (owed[shard] ?? 0) + message.byteLength;
     const buffers = spare[shard];
     if (buffers && buffers.length < SPARE_PER_TURN && message.byteLength === FULL_PACKET_BYTES && message.buffer.byteLength === FULL_PACKET_BYTES) buffers.push(message.buffer as ArrayBuffer);
   }
 
-  function sendOrQueue(peer: number, state: PeerState, message: Uint8Array, shard: number): void {
+  function sendOrQueue(peer: number, state: PeerState, item: Outgoing): void {
     if (state.queue.length === 0 && state.channel.bufferedAmount() < config.channelHighWaterBytes) {
-      if (trySend(peer, state, message)) handedOver(shard, message);
+      if (trySend(peer, state, item.message)) handedOver(item);
       return;
     }
-    state.queue.push({ message, shard });
-    state.queuedBytes += message.byteLength;
+    state.queue.push(item);
+    state.queuedBytes += item.message.byteLength;
     if (state.queuedBytes > counters.peakQueuedBytes) counters.peakQueuedBytes = state.queuedBytes;
     if (!drainTimer) drainTimer = setInterval(drainAll, DRAIN_POLL_MS);
   }
@@ -181,7 +193,7 @@ export function createDispatcher(options: DispatcherOptions) {
       if (!trySend(peer, state, item.message)) break; // the peer is gone
       sent++;
       state.queuedBytes -= item.message.byteLength;
-      handedOver(item.shard, item.message);
+      handedOver(item);
     }
     if (sent > 0) {
       state.queue.splice(0, sent);
@@ -280,7 +292,7 @@ export function createDispatcher(options: DispatcherOptions) {
   }
 
   function addPeer(peer: number, channel: Channel, sendWindow: number): void {
-    const state: PeerState = { channel, routes: new Map(), sendWindow, queue: [], queuedBytes: 0, lastSeen: Date.now() };
+    const state: PeerState = { channel, routes: new Map(), sendWindow, small: [], queue: [], queuedBytes: 0, lastSeen: Date.now() };
     peers.set(peer, state);
     channel.setBufferedAmountLowThreshold(config.channelLowWaterBytes);
     channel.onBufferedAmountLow(() => drain(peer, state));
@@ -298,19 +310,41 @@ export function createDispatcher(options: DispatcherOptions) {
     const state = peers.get(peer);
     if (!state) return;
     peers.delete(peer);
-    for (const item of state.queue) if (item.shard >= 0) owed[item.shard] = (owed[item.shard] ?? 0) + item.message.byteLength;
+    for (const item of [...state.small, ...state.queue]) handedOver(item); // dropped: the shards get their credit back
+    state.small.length = 0;
     state.queue.length = 0;
     for (const box of inbox) box.delete(peer);
     for (const post of shards) post({ t: 'peer-down', peer, reason });
     scheduleTurn();
   }
 
-  /** Sends the small messages collected from one shard batch as one DataChannel message. */
-  function sendCoalesced(peer: number, state: PeerState, small: Uint8Array[], shard: number): void {
-    if (small.length === 0) return;
-    const message = small.length === 1 ? small[0] : concat(small);
-    small.length = 0;
-    if (message) sendOrQueue(peer, state, message, shard);
+  /** Sends the small packets waiting for this peer as few messages as COALESCE_MAX_BYTES allows. */
+  function sendSmall(peer: number, state: PeerState): void {
+    const pieces = state.small;
+    if (pieces.length === 0) return;
+    state.small = [];
+    const sendGroup = (group: Outgoing[]) => {
+      const one = group[0];
+      if (group.length === 1 && one) {
+        sendOrQueue(peer, state, one);
+        return;
+      }
+      const mix = new Array<number>(shards.length).fill(0);
+      for (const p of group) if (p.shard >= 0) mix[p.shard] = (mix[p.shard] ?? 0) + p.message.byteLength;
+      sendOrQueue(peer, state, { message: concat(group.map((p) => p.message)), shard: -1, mix });
+    };
+    let group: Outgoing[] = [];
+    let bytes = 0;
+    for (const piece of pieces) {
+      if (group.length > 0 && bytes + piece.message.byteLength > COALESCE_MAX_BYTES) {
+        sendGroup(group);
+        group = [];
+        bytes = 0;
+      }
+      group.push(piece);
+      bytes += piece.message.byteLength;
+    }
+    sendGroup(group);
   }
 
   /** Everything a shard says. */
@@ -324,11 +358,11 @@ export function createDispatcher(options: DispatcherOptions) {
     if (msg.pkts.length > 0) scheduleTurn();
   }
 
-  /** A shard's packets for one peer: small ones coalesced, each message sent or queued. */
+  /** A shard's packets for one peer: large ones sent (or queued) now; small ones (CONNECT and first
+   *  DATA, FIN, WINDOW, short replies) wait for the end of the turn, so that every shard's small
+   *  packets of the turn leave as one message: each message costs the transport tens of µs. */
   function sendBatch(index: number, batch: PacketBatch): void {
     const state = peers.get(batch.peer);
-    const small: Uint8Array[] = [];
-    let smallBytes = 0;
     for (let i = 0; i < batch.bufs.length; i++) {
       const buf = batch.bufs[i];
       const sid = batch.sids[i];
@@ -341,19 +375,13 @@ export function createDispatcher(options: DispatcherOptions) {
       if (role === 'client' && !state.routes.has(sid)) state.routes.set(sid, workerOfSid(sid) < shards.length ? workerOfSid(sid) : index);
       const message = new Uint8Array(buf);
       if (message.byteLength >= COALESCE_MAX_BYTES) {
-        sendCoalesced(batch.peer, state, small, index);
-        smallBytes = 0;
-        sendOrQueue(batch.peer, state, message, index);
+        sendOrQueue(batch.peer, state, { message, shard: index });
         continue;
       }
-      if (smallBytes + message.byteLength > COALESCE_MAX_BYTES) {
-        sendCoalesced(batch.peer, state, small, index);
-        smallBytes = 0;
-      }
-      small.push(message);
-      smallBytes += message.byteLength;
+      state.small.push({ message, shard: index });
     }
-    if (state) sendCoalesced(batch.peer, state, small, index);
+    // one shard: its batch is already the whole turn's, so waiting for the end of the turn buys nothing
+    if (state && shards.length === 1) sendSmall(batch.peer, state);
   }
 
   /** A shard's thread died: reset every stream it owned on the peer's side and drop the routes. */
@@ -362,11 +390,14 @@ export function createDispatcher(options: DispatcherOptions) {
     spare[index] = [];
     inbox[index]?.clear();
     for (const [peer, state] of peers) {
-      for (const item of state.queue) if (item.shard === index) item.shard = -1;
+      for (const item of [...state.small, ...state.queue]) {
+        if (item.shard === index) item.shard = -1;
+        if (item.mix) item.mix[index] = 0;
+      }
       for (const [sid, shard] of state.routes) {
         if (shard !== index) continue;
         state.routes.delete(sid);
-        sendOrQueue(peer, state, encodePacket(PacketType.RESET, sid, 0, Buffer.from(`${ResetReason.WORKER_CRASHED}: worker ${index}`)), -1);
+        sendOrQueue(peer, state, { message: encodePacket(PacketType.RESET, sid, 0, Buffer.from(`${ResetReason.WORKER_CRASHED}: worker ${index}`)), shard: -1 });
       }
     }
   }

@@ -77,3 +77,31 @@ test('sent full-size packet buffers go back to their shard with its credit, queu
     dispatcher.close();
   }
 });
+
+test("every shard's small packets of a turn leave as one message; each shard gets its own bytes back", T, async () => {
+  const fake = fakeChannel();
+  const received: ToShard[][] = [[], []];
+  const config = { ...defaultConfig, workerCreditBytes: 64 * 1024 }; // an eighth is 8 KiB: credit below it waits
+  const dispatcher = createDispatcher({ role: 'client', config, shards: [0, 1].map((i) => (msg: ToShard) => { received[i]?.push(msg); }), log, onPeerDead: () => {} });
+  try {
+    dispatcher.addPeer(0, fake.channel, config.windowBytes);
+    const packet = (sid: number, bytes: number) => encodePacket(PacketType.DATA, sid, 0, new Uint8Array(bytes)).buffer as ArrayBuffer;
+    const a = [packet(0x00_000001, 1000), packet(0x00_000002, 10_000)];
+    const b = [packet(0x01_000003, 7000)];
+    dispatcher.fromShard(0, { t: 'turn', pkts: [{ peer: 0, bufs: a, sids: [0x00_000001, 0x00_000002] }], closed: [] });
+    dispatcher.fromShard(1, { t: 'turn', pkts: [{ peer: 0, bufs: b, sids: [0x01_000003] }], closed: [] });
+    assert.equal(fake.sent.length, 0, 'small packets wait for the end of the turn');
+    await turn();
+    // 1016 + 10016 + 7016 bytes: over 16 KiB, so two messages, not three
+    assert.equal(fake.sent.length, 2);
+    assert.deepEqual(fake.sent.flatMap((m) => decodePackets(m)).map((p) => p.sid).sort((x, y) => x - y), [0x00_000001, 0x00_000002, 0x01_000003]);
+    const credit = (i: number) => received[i]?.reduce((n, m) => n + (m.t === 'turn' ? m.credit : 0), 0);
+    assert.equal(credit(0), 1016 + 10_016);
+    assert.equal(credit(1), 0, 'below an eighth of the budget, credit waits for the next packets');
+    dispatcher.fromShard(1, { t: 'turn', pkts: [{ peer: 0, bufs: [packet(0x01_000003, 10_000)], sids: [0x01_000003] }], closed: [] });
+    await turn();
+    assert.equal(credit(1), 7016 + 10_016);
+  } finally {
+    dispatcher.close();
+  }
+});
