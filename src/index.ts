@@ -5,3 +5,4 @@ export { releaseDataChannelLibrary } from './peer.js';
 export { defaultConfig, type DataPlaneConfig } from './config.js';
 export { TunnelError, type ErrorCode } from './errors.js';
 export type { Service, Forward } from './messages.js';
+export { tuneGarbageCollector } from './gc.js';
