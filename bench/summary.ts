@@ -111,6 +111,18 @@ export function references(config: SuiteConfig, results: SuiteResults): string[]
     lines.push(`raw DataChannel (2 processes, ${up.length}+${down.length} runs): offerer->answerer (the client's direction) ${median(up.map((r) => r.mbps)).toFixed(1)} MB/s, `
       + `answerer->offerer ${median(down.map((r) => r.mbps)).toFixed(1)} MB/s, CPU ${median([...up, ...down].map((r) => r.cpuMsPerMB)).toFixed(2)} ms/MB (both processes)`);
   }
+  if (has('bulk') && config.runs > 1) {
+    // the noise to read the ratios against: on a shared 2-core machine runs differ by 10-20 %
+    const spread = (v: number[]) => (v.length > 1 ? (Math.max(...v) - Math.min(...v)) / median(v) : Number.NaN);
+    const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
+    const raw = [ok(b.rawUp), ok(b.rawDown)].map((l) => spread(l.map((r) => r.mbps))).filter((x) => !Number.isNaN(x));
+    const cells = Object.values(results.tunnel).flatMap((w) => [...Object.values(w.bulk.up), ...Object.values(w.bulk.down)])
+      .map((runs) => spread(ok(runs).map((f) => f.mbps))).filter((x) => !Number.isNaN(x));
+    if (raw.length && cells.length) {
+      lines.push(`run-to-run spread of a throughput figure ((max - min) / median of its ${config.runs} runs): raw DC ${raw.map(pct).join(' and ')}, `
+        + `tunnel cells median ${pct(median(cells))}, widest ${pct(Math.max(...cells))}`);
+    }
+  }
   if (has('bulk')) {
     const apps = Object.values(results.tunnel).flatMap((w) => [...Object.values(w.bulk.up), ...Object.values(w.bulk.down)].flat()).filter((f) => f.ok);
     if (apps.length) lines.push(`the load generator and the service (the applications, on the same cores) used ${median(apps.map((f) => f.appsCpuMsPerMB)).toFixed(2)} ms CPU/MB besides`);
