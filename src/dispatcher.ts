@@ -4,14 +4,16 @@
 //
 //   DataChannel ──message──▶ route each packet by sid ──batch per turn──▶ shard   (no backpressure
 //                                                    possible here: the per-stream window bounds it)
-//   shard ──pkts──▶ small ones coalesced; send if bufferedAmount < high mark, else queue ──▶ DataChannel
-//         ◀─credit── returned once the bytes are handed to the DataChannel
+//   shard ──turn──▶ large packets now, a turn's small ones (all shards') as one message;
+//                   send if bufferedAmount < high mark, else queue ──▶ DataChannel
+//         ◀─turn─── credit once the bytes are handed to the DataChannel, and the sent 64 KiB
+//                   buffers for reuse (with the next packets, or alone past 1/8 of the budget)
 //
 // A shard without credit stops reading its TCP sockets, so a full DataChannel pushes back all the
 // way to the applications.
 
 import type { DataChannel } from 'node-datachannel';
-import { FULL_PACKET_BYTES, HEADER_BYTES, PacketType, encodePacket, peekPacketBytes } from './packet.js';
+import { FULL_PACKET_BYTES, HEADER_BYTES, PacketType, encodePacket, joinPackets, peekPacketBytes } from './packet.js';
 import { ResetReason } from './errors.js';
 import { hostWorkerFor, workerOfSid } from './sid.js';
 import type { DataPlaneConfig } from './config.js';
@@ -61,21 +63,9 @@ interface PeerState {
   lastSeen: number;
 }
 
-/** Small messages of one shard batch (many streams) are sent as one DataChannel message up to this
+/** A turn's small packets (every shard's, many streams) leave as one DataChannel message up to this
  *  size (bytes): each message costs the transport tens of microseconds whatever its size. */
 const COALESCE_MAX_BYTES = 16 * 1024;
-
-function concat(pieces: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const p of pieces) total += p.byteLength;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const p of pieces) {
-    out.set(p, offset);
-    offset += p.byteLength;
-  }
-  return out;
-}
 
 /** Full-size packet buffers handed back to a shard per turn, at most: sendMessageBinary copies, so a
  *  sent buffer can carry the shard's next packet instead of becoming garbage (64 KiB ArrayBuffers
@@ -288,7 +278,7 @@ export function createDispatcher(options: DispatcherOptions) {
       if (!list) perShard.set(part.shard, (list = []));
       list.push(msg.subarray(part.start, part.end));
     }
-    for (const [shard, pieces] of perShard) toShard(shard, peer, concat(pieces).buffer as ArrayBuffer);
+    for (const [shard, pieces] of perShard) toShard(shard, peer, joinPackets(pieces).buffer as ArrayBuffer);
   }
 
   function addPeer(peer: number, channel: Channel, sendWindow: number): void {
@@ -331,7 +321,7 @@ export function createDispatcher(options: DispatcherOptions) {
       }
       const mix = new Array<number>(shards.length).fill(0);
       for (const p of group) if (p.shard >= 0) mix[p.shard] = (mix[p.shard] ?? 0) + p.message.byteLength;
-      sendOrQueue(peer, state, { message: concat(group.map((p) => p.message)), shard: -1, mix });
+      sendOrQueue(peer, state, { message: joinPackets(group.map((p) => p.message)), shard: -1, mix });
     };
     let group: Outgoing[] = [];
     let bytes = 0;

@@ -99,6 +99,19 @@ export function encodeBatch(packets: readonly { type: PacketType; sid: number; s
   return out;
 }
 
+/** Encoded packets side by side in one fresh, exact-size buffer: one DataChannel message. */
+export function joinPackets(pieces: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const p of pieces) total += p.byteLength;
+  const out = new Uint8Array(new ArrayBuffer(total));
+  let offset = 0;
+  for (const p of pieces) {
+    out.set(p, offset);
+    offset += p.byteLength;
+  }
+  return out;
+}
+
 /** The socket id of a message, read without decoding it; -1 if it is too short to have one. */
 export function peekSid(message: Uint8Array): number {
   if (message.byteLength < HEADER_BYTES) return -1;
