@@ -7,8 +7,9 @@ export interface LatencySummary { n: number; p50: number; p99: number; max: numb
 export type LoadJob =
   /** `streams` connections at once; each moves `bytesPerStream` (up: to the sink, down: from the source). */
   | { t: 'bulk'; port: number; dir: 'up' | 'down'; streams: number; bytesPerStream: number; timeoutMs: number; slowReaderBytesPerSecond?: number }
-  /** One connection; `count` round trips of `size` bytes after `warmup` unmeasured ones. */
-  | { t: 'latency'; port: number; size: number; count: number; warmup: number; timeoutMs: number }
+  /** One connection; `count` round trips of `size` bytes after `warmup` unmeasured ones; `stamps`:
+   *  also return when each measured one started and ended (process.hrtime.bigint, as strings). */
+  | { t: 'latency'; port: number; size: number; count: number; warmup: number; timeoutMs: number; stamps?: boolean }
   /** Open, exchange `size` bytes, close; `inflight` at a time, `total` in all or until the timeout. */
   | { t: 'churn'; port: number; size: number; total: number; inflight: number; timeoutMs: number }
   /** Open `n` connections (at most `opening` handshakes at a time), exchange `size` bytes each, hold them. */
@@ -17,7 +18,7 @@ export type LoadJob =
   | { t: 'release'; timeoutMs: number };
 
 export interface BulkResult { ok: boolean; bytes: number; ms: number; failed: number; error?: string }
-export interface LatencyResult { ok: boolean; latency: LatencySummary; error?: string }
+export interface LatencyResult { ok: boolean; latency: LatencySummary; error?: string; stamps?: [string, string][] }
 export interface ChurnResult { ok: boolean; done: number; failed: number; ms: number; error?: string }
 export interface ManyResult { ok: boolean; opened: number; exchanged: number; failed: number; ms: number; error?: string }
 export interface ReleaseResult { closed: number; ms: number }

@@ -168,6 +168,7 @@ async function latency(job: Extract<LoadJob, { t: 'latency' }>): Promise<Latency
   socket.on('error', () => {});
   const request = Buffer.alloc(job.size, 0x6c);
   const samples: number[] = [];
+  const stamps: [string, string][] = [];
   const deadline = Date.now() + job.timeoutMs;
   let error: string | undefined;
   try {
@@ -175,7 +176,10 @@ async function latency(job: Extract<LoadJob, { t: 'latency' }>): Promise<Latency
     for (let i = 0; i < job.warmup + job.count && Date.now() < deadline; i++) {
       const start = process.hrtime.bigint();
       await exchange(socket, request, Math.max(1, deadline - Date.now()));
-      if (i >= job.warmup) samples.push(Number(process.hrtime.bigint() - start) / 1000);
+      const end = process.hrtime.bigint();
+      if (i < job.warmup) continue;
+      samples.push(Number(end - start) / 1000);
+      if (job.stamps) stamps.push([String(start), String(end)]);
     }
     await closed(socket, 5000);
   } catch (err) {
@@ -184,6 +188,7 @@ async function latency(job: Extract<LoadJob, { t: 'latency' }>): Promise<Latency
     socket.destroy();
   }
   const result: LatencyResult = { ok: samples.length === job.count, latency: summarize(samples) };
+  if (job.stamps) result.stamps = stamps;
   if (error) result.error = error;
   return result;
 }

@@ -13,6 +13,7 @@ import { SCENARIOS, countSteps, runSuite, type Scenario, type SuiteConfig } from
 import { summarize, references } from './summary.js';
 import { renderTable } from './table.js';
 import { renderChart } from './chart.js';
+import { renderBreakdown } from './breakdown.js';
 
 const HELP = `Usage: tunnel bench [options]          (npm run bench: the default suite)
 
@@ -139,12 +140,14 @@ export async function bench(args: string[]): Promise<number> {
     process.stdout.write(`\n${table}\n${refs.map((l) => `${l}\n`).join('')}`);
     process.stdout.write(`figures are medians of ${config.runs} run(s); MB = 10^6 bytes; CPU = user+sys of host+client (tunnel) or both peers (raw), all threads; `
       + `w=N: --workers N on host and client; load average after the run ${loadAfter.join(' ')}\n`);
+    if (results.breakdown) process.stdout.write(`\n${renderBreakdown(results.breakdown).join('\n')}\n`);
+    if (results.breakdownError) process.stdout.write(`\nlatency breakdown failed: ${results.breakdownError}\n`);
     const errors = [...results.baseline.errors, ...Object.values(results.tunnel).flatMap((w) => w.errors)];
     const warnings = Object.values(results.tunnel).flatMap((w) => w.warnings);
     if (warnings.length) process.stdout.write(`\n${warnings.length} warning(s):\n${warnings.map((e) => `  ${e}`).join('\n')}\n`);
     if (errors.length) process.stdout.write(`\n${errors.length} measurement(s) failed:\n${errors.map((e) => `  ${e}`).join('\n')}\n`);
     if (values.json) {
-      writeFile(values.json, `${JSON.stringify({ machine, config, elapsedMs: Date.now() - started, loadAverageAfter: loadAfter, baseline: results.baseline, tunnel: results.tunnel, rows, references: refs, warnings, errors }, null, 2)}\n`);
+      writeFile(values.json, `${JSON.stringify({ machine, config, elapsedMs: Date.now() - started, loadAverageAfter: loadAfter, baseline: results.baseline, tunnel: results.tunnel, breakdown: results.breakdown, rows, references: refs, warnings, errors }, null, 2)}\n`);
       process.stdout.write(`JSON: ${values.json}\n`);
     }
     if (values.svg) {

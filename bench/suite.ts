@@ -5,10 +5,12 @@
 // service (churn, latency), what the tunnel would be if it cost nothing — then every worker count, each
 // on a freshly started host + client, in this order:
 //   latency (idle tunnel) -> many connections (memory read against a fresh process) -> churn -> bulk
+// and, after the runs, one traced ping-pong run with --workers 0: where a round trip goes (breakdown.ts).
 
 import { startRawPair, rawBulk, rawLatency, type RawBulk, type RawPair } from './raw.js';
 import { startApps, startTunnel, raiseFdLimits, bulk, latency, churn, many, serviceIdle, exitedPart, type Apps, type BulkFigure, type ChurnFigure, type ManyFigure, type Tunnel } from './tunnel.js';
 import type { LatencySummary } from './jobs.js';
+import { tracedLatency, type Breakdown } from './breakdown.js';
 import type { Progress } from './progress.js';
 
 export const SCENARIOS = ['bulk', 'latency', 'churn', 'many'] as const;
@@ -67,6 +69,9 @@ export interface SuiteResults {
   tunnel: Record<number, WorkerResults>;
   /** connections the processes could hold (open-files limit), when below the request */
   connectionsCapped?: number;
+  /** the latency breakdown of one traced run (latency scenario with workers 0 only) */
+  breakdown?: Breakdown;
+  breakdownError?: string;
 }
 
 /** How many progress steps a configuration takes (for the progress indicator). */
@@ -74,7 +79,8 @@ export function countSteps(c: SuiteConfig): number {
   const has = (s: Scenario) => c.scenarios.includes(s);
   const perRawRun = (has('bulk') ? 2 : 0) + (has('latency') ? 2 : 0) + (has('churn') ? 1 : 0);
   const perTunnelRun = 1 + (has('latency') ? 1 : 0) + (has('many') ? 1 : 0) + (has('churn') ? 1 : 0) + (has('bulk') ? 2 * c.streams.length : 0);
-  return c.runs * (perRawRun + c.workers.length * perTunnelRun);
+  const traced = has('latency') && c.workers.includes(0) ? 1 : 0;
+  return c.runs * (perRawRun + c.workers.length * perTunnelRun) + traced;
 }
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -116,6 +122,15 @@ export async function runSuite(config: SuiteConfig, progress: Progress): Promise
           // the next run starts against a service with no leftover connections
           await serviceIdle(apps, 10000).catch(() => false);
         }
+      }
+    }
+    if (config.scenarios.includes('latency') && config.workers.includes(0)) {
+      progress.step('latency breakdown: one traced ping-pong run, workers 0');
+      try {
+        results.breakdown = await tracedLatency(apps, connections, config.tunnelArgs, config.pingBytes, config.pings, config.pingWarmup, config.latencyTimeoutMs);
+      } catch (err) {
+        results.breakdownError = message(err);
+        progress.note(`latency breakdown: ${message(err)}`);
       }
     }
     return results;

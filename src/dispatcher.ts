@@ -19,6 +19,7 @@ import { hostWorkerFor, workerOfSid } from './sid.js';
 import type { DataPlaneConfig } from './config.js';
 import type { FromShard, PacketBatch, ToShard } from './messages.js';
 import type { Logger } from './log.js';
+import { trace, TraceEvent } from './trace.js';
 
 /** The part of node-datachannel's DataChannel the dispatcher uses (a fake in unit tests). */
 export type Channel = Pick<DataChannel, 'sendMessageBinary' | 'bufferedAmount' | 'setBufferedAmountLowThreshold' | 'onBufferedAmountLow' | 'onMessage' | 'isOpen'>;
@@ -141,7 +142,9 @@ export function createDispatcher(options: DispatcherOptions) {
 
   function trySend(peer: number, state: PeerState, message: Uint8Array): boolean {
     try {
+      trace?.stamp(TraceEvent.SEND);
       state.channel.sendMessageBinary(message);
+      trace?.stamp(TraceEvent.SENT);
       counters.messagesOut++;
       counters.bytesOut += message.byteLength;
       return true;
@@ -242,6 +245,7 @@ export function createDispatcher(options: DispatcherOptions) {
 
   /** A DataChannel message: route each packet to the shard that owns its stream. */
   function onChannelMessage(peer: number, state: PeerState, msg: Buffer): void {
+    trace?.stamp(TraceEvent.MESSAGE);
     state.lastSeen = Date.now();
     counters.messagesIn++;
     counters.bytesIn += msg.byteLength;

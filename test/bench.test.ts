@@ -45,6 +45,14 @@ describe('benchmark harness', { timeout: 90000 }, () => {
       }
       assert.ok(rows.some((r) => typeof r.values['0'] === 'number'), 'no figure was measured');
       assert.match(readFileSync(svg, 'utf8'), /^<svg /);
+      // the traced ping-pong run: where a round trip goes (or, on a failure, one line that says so)
+      assert.match(stdout, /^latency breakdown (\(--workers 0, one traced run, \d+ of \d+ pings matched|failed: )/m);
+      const breakdown = result.breakdown as { matched: number; segments: { label: string; p50: number }[] } | undefined;
+      if (breakdown) {
+        assert.equal(breakdown.segments.length, 12);
+        assert.ok(breakdown.matched > 0, 'no ping matched its stamps');
+        assert.ok(breakdown.segments.every((s) => s.p50 > 0), 'a segment without a time');
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

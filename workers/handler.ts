@@ -23,6 +23,7 @@ import { createReassembler, reassemble } from '../src/reassembler.js';
 import { ResetReason } from '../src/errors.js';
 import type { DataPlaneConfig } from '../src/config.js';
 import type { Logger } from '../src/log.js';
+import { trace, TraceEvent } from '../src/trace.js';
 
 /** What the shard gives a stream. */
 export interface StreamEnv {
@@ -176,6 +177,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     const size = p.payload.byteLength;
     if (size === 0) return;
     // payload is a view into the transferred message buffer: written without a copy
+    trace?.stamp(TraceEvent.WRITE);
     if (socket.write(p.payload) && awaitingDrain === 0) credit(size);
     else awaitingDrain += size;
   }
@@ -217,6 +219,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
   // ---- socket -> peer ----
 
   function onRead(chunk: Buffer): void {
+    trace?.stamp(TraceEvent.READ);
     sendConnect();
     env.count(0, 0, chunk.byteLength);
     sendData(chunk);
