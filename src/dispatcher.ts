@@ -369,6 +369,8 @@ export function createDispatcher(options: DispatcherOptions) {
       if (role === 'client' && !state.routes.has(sid)) state.routes.set(sid, workerOfSid(sid) < shards.length ? workerOfSid(sid) : index);
       const message = new Uint8Array(buf);
       if (message.byteLength >= COALESCE_MAX_BYTES) {
+        // what waits goes first: a stream's CONNECT stays ahead of its first full DATA packet
+        sendSmall(batch.peer, state);
         sendOrQueue(batch.peer, state, { message, shard: index });
         continue;
       }

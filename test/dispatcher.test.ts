@@ -105,3 +105,19 @@ test("every shard's small packets of a turn leave as one message; each shard get
     dispatcher.close();
   }
 });
+
+test('small packets waiting for the end of the turn go out before a full-size one (CONNECT stays first)', T, async () => {
+  const fake = fakeChannel();
+  const dispatcher = createDispatcher({ role: 'client', config: defaultConfig, shards: [() => {}, () => {}], log, onPeerDead: () => {} });
+  try {
+    dispatcher.addPeer(0, fake.channel, defaultConfig.windowBytes);
+    const sid = 0x00_000001;
+    const connect = encodePacket(PacketType.CONNECT, sid, 0, Buffer.from('web')).buffer as ArrayBuffer;
+    const data = encodePacket(PacketType.DATA, sid, 1, new Uint8Array(MAX_PAYLOAD_BYTES)).buffer as ArrayBuffer;
+    dispatcher.fromShard(0, { t: 'turn', pkts: [{ peer: 0, bufs: [connect, data], sids: [sid, sid] }], closed: [] });
+    await turn();
+    assert.deepEqual(fake.sent.flatMap((m) => decodePackets(m)).map((p) => p.type), [PacketType.CONNECT, PacketType.DATA]);
+  } finally {
+    dispatcher.close();
+  }
+});
