@@ -83,6 +83,27 @@ export function destroyAllSockets(): void {
   openSockets.clear();
 }
 
+/** Sends `payload` through an echo reached at `port`, half-closes, and checks that exactly the same
+ *  bytes come back (count and SHA-256) before the far side ends. */
+export function echoExact(port: number, payload: Buffer, timeoutMs = 20_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const socket = connect(port);
+    socket.once('connect', () => socket.end(payload));
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`echo through port ${port} timed out after ${bytes} bytes`)); }, timeoutMs);
+    socket.on('data', (c: Buffer) => { hash.update(c); bytes += c.byteLength; });
+    socket.on('end', () => {
+      clearTimeout(timer);
+      socket.end();
+      if (bytes !== payload.byteLength) reject(new Error(`echoed ${bytes} bytes of ${payload.byteLength}`));
+      else if (hash.digest('hex') !== sha256(payload)) reject(new Error('echoed bytes differ (SHA-256)'));
+      else resolve();
+    });
+    socket.on('error', (err) => { clearTimeout(timer); reject(err); });
+  });
+}
+
 export interface RoundTrip {
   sent: number;
   received: number;

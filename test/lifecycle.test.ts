@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHost, type HostHandle } from '../src/host.js';
+import { echoExact, destroyAllSockets } from './helpers.js';
 import { startClient, type ClientHandle } from '../src/client.js';
 import { releaseDataChannelLibrary } from '../src/peer.js';
 import { startEcho, freePort, type Echo } from '../src/testing.js';
@@ -104,28 +105,6 @@ async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what:
   return Date.now() - start;
 }
 
-/** Sends `payload` through an echo reached at `port` and checks what comes back (SHA-256). */
-function echoExact(port: number, payload: Buffer, timeoutMs = 20_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => socket.end(payload));
-    sockets.add(socket);
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`echo through port ${port} timed out after ${bytes} bytes`)); }, timeoutMs);
-    socket.on('data', (c: Buffer) => { hash.update(c); bytes += c.byteLength; });
-    socket.on('end', () => {
-      clearTimeout(timer);
-      socket.end();
-      try {
-        assert.equal(bytes, payload.byteLength, 'echoed byte count');
-        assert.equal(hash.digest('hex'), createHash('sha256').update(payload).digest('hex'), 'echoed bytes (SHA-256)');
-        resolve();
-      } catch (err) { reject(err); }
-    });
-    socket.on('error', (err) => { clearTimeout(timer); reject(err); });
-  });
-}
-
 /** A connection through the tunnel that has echoed one round trip and stays open. */
 async function openEchoed(port: number): Promise<net.Socket> {
   const socket = net.connect({ port, host: '127.0.0.1' });
@@ -186,6 +165,7 @@ after(async () => {
     }
   }
   for (const s of sockets) s.destroy();
+  destroyAllSockets();
   const bounded = (p: Promise<unknown>) => withTimeout(p, 5000, 'clean-up').catch(() => {});
   for (const c of clients) await bounded(c.close());
   for (const h of hosts) await bounded(h.close());

@@ -22,6 +22,7 @@ import { TunnelError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
 import { clientAnswer, seal, open, type Sealer } from '../src/auth.js';
 import { encodeSignal, PROTOCOL_VERSION } from '../src/signaling.js';
+import { echoExact } from './helpers.js';
 
 const PIN = '73519468';
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli.js');
@@ -29,27 +30,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-/** Sends `payload` through an echo reached at `port` and checks what comes back (SHA-256). */
-function echoExact(port: number, payload: Buffer, timeoutMs = 20_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => socket.end(payload));
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`echo through port ${port} timed out after ${bytes} bytes`)); }, timeoutMs);
-    socket.on('data', (c: Buffer) => { hash.update(c); bytes += c.byteLength; });
-    socket.on('end', () => {
-      clearTimeout(timer);
-      socket.end();
-      try {
-        assert.equal(bytes, payload.byteLength, 'echoed byte count');
-        assert.equal(hash.digest('hex'), createHash('sha256').update(payload).digest('hex'), 'echoed bytes (SHA-256)');
-        resolve();
-      } catch (err) { reject(err); }
-    });
-    socket.on('error', (err) => { clearTimeout(timer); reject(err); });
-  });
-}
 
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
