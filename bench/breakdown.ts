@@ -10,7 +10,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TraceEvent, type TraceFile } from '../src/trace.js';
+import { TraceEvent, type TraceFile } from '../src/shared/trace.js';
 import { startTunnel, type Apps } from './tunnel.js';
 import { call } from './ipc.js';
 import type { LatencyResult } from './jobs.js';

@@ -8,12 +8,13 @@
 
 import { writeFileSync } from 'node:fs';
 import { pack, unpack } from 'msgpackr';
-import { PacketType, encodePacket, decodePackets, type Packet } from '../src/packet.js';
-import { createReassembler, reassemble } from '../src/reassembler.js';
-import { createDispatcher, type Channel } from '../src/dispatcher.js';
-import { defaultConfig } from '../src/config.js';
-import { createLogger } from '../src/log.js';
-import type { ToShard } from '../src/messages.js';
+import { PacketType, encodePacket, decodePackets, type Packet } from '../src/shared/packet.js';
+import { createReassembler, reassemble } from '../workers/reassembler.js';
+import { createDispatcher } from '../src/dataplane/dispatcher.js';
+import type { Channel } from '../src/dataplane/peer-link.js';
+import { defaultConfig } from '../src/shared/limits.js';
+import { createLogger } from '../src/shared/log.js';
+import type { ToShard } from '../src/shared/thread-messages.js';
 
 interface Result { name: string; unit: string; ours: number; naive: number; ratio: number }
 
@@ -72,7 +73,7 @@ function reordered(n: number, spread: number): Packet[] {
       const j = Math.floor(Math.random() * (i + 1));
       [block[i], block[j]] = [block[j] ?? 0, block[i] ?? 0];
     }
-    for (const seq of block) packets.push({ type: PacketType.DATA, sid: 1, seq, payload });
+    for (const seq of block) packets.push({ type: PacketType.DATA, streamId: 1, seq, payload });
   }
   return packets;
 }
@@ -81,7 +82,7 @@ function reassemblerOurs(packets: Packet[]): () => number {
   const limits = { maxHeldBytes: 64 * 1024 * 1024, maxAheadPackets: 16384 };
   const deliver = (p: Packet) => { sink += p.seq; };
   return () => {
-    const r = createReassembler(0);
+    const r = createReassembler();
     for (const p of packets) reassemble(r, p, limits, deliver);
     if (r.next !== packets.length) throw new Error('reassembler lost packets');
     return packets.length;
@@ -156,9 +157,9 @@ function dispatcherNaive(shards: number): { run: () => Promise<number>; close():
       for (const m of messages) {
         const [first] = decodePackets(m);
         if (!first) continue;
-        const key = `1:${first.sid}`;
+        const key = `1:${first.streamId}`;
         let shard = routes.get(key);
-        if (shard === undefined) routes.set(key, (shard = first.sid % shards));
+        if (shard === undefined) routes.set(key, (shard = first.streamId % shards));
         posts[shard]?.({ t: 'pkts', peer: 1, bufs: [m.buffer as ArrayBuffer] });
       }
       await nextTurn();

@@ -9,7 +9,7 @@ import { randomInt } from 'node:crypto';
 import { forkScript, spawnCli, waitForLines, stop, ensureFdLimit, type Child, type Launch } from './children.js';
 import { call } from './ipc.js';
 import { cpuMs, rssKiB } from './proc.js';
-import { freePort } from '../src/testing.js';
+import { freePort } from '../src/cli/loopback.js';
 import type { BulkResult, ChurnResult, LatencyResult, LatencySummary, LoadJob, ManyResult, ReleaseResult, ServicePorts } from './jobs.js';
 
 /** Time for a host or client to print its banner (ms): includes ICE on loopback. */

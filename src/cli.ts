@@ -9,6 +9,6 @@ if (major < 22 || (major === 22 && minor < 12)) {
 }
 
 (await import('./gc.js')).tuneGarbageCollector();
-const { main } = await import('./commands.js');
+const { main } = await import('./cli/commands.js');
 // exit explicitly: a failed start-up may leave a half-opened server or PeerConnection behind
 process.exit(await main(process.argv.slice(2)));

@@ -1,4 +1,4 @@
-// The one place that makes the tunnel's errors. Each has a stable `code` that tests assert on and
+// The one place that makes the tunnel's start-up errors. Each has a stable `code` that tests assert on and
 // the CLI prints as one plain sentence (no stack trace).
 
 export type ErrorCode =
@@ -28,22 +28,9 @@ export function tunnelError(code: ErrorCode, message: string): TunnelError {
   return new TunnelError(code, message);
 }
 
-/** Why a stream was reset: sent in RESET packets, counted, and logged. */
-export const ResetReason = {
-  UNKNOWN_SERVICE: 'UNKNOWN_SERVICE',
-  DIAL_FAILED: 'DIAL_FAILED',
-  CONNECT_TIMEOUT: 'CONNECT_TIMEOUT',
-  FLOW_VIOLATION: 'FLOW_VIOLATION',
-  SEQ_DUPLICATE: 'SEQ_DUPLICATE',
-  SEQ_OUT_OF_WINDOW: 'SEQ_OUT_OF_WINDOW',
-  REORDER_OVERFLOW: 'REORDER_OVERFLOW',
-  BAD_PACKET: 'BAD_PACKET',
-  PROTOCOL: 'PROTOCOL',
-  SOCKET_ERROR: 'SOCKET_ERROR',
-  TOO_MANY_STREAMS: 'TOO_MANY_STREAMS',
-  PEER_GONE: 'PEER_GONE',
-  PEER_RESET: 'PEER_RESET',
-  WORKER_CRASHED: 'WORKER_CRASHED',
-  SHUTDOWN: 'SHUTDOWN',
-} as const;
-export type ResetReason = (typeof ResetReason)[keyof typeof ResetReason];
+/** A listen() that failed, as the one sentence a user needs: "in use" is its own code. */
+export function listenError(host: string, port: number, err: NodeJS.ErrnoException): TunnelError {
+  return err.code === 'EADDRINUSE'
+    ? tunnelError('PORT_IN_USE', `cannot listen on ${host}:${port}: the port is in use`)
+    : tunnelError('LISTEN_FAILED', `cannot listen on ${host}:${port}: ${err.message}`);
+}

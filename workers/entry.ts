@@ -1,9 +1,10 @@
 // The piscina task each worker thread runs for as long as the tunnel lives: one shard.
-// This file must never import node-datachannel, not even indirectly: a second thread that loads
-// it aborts the process.
+// Nothing under workers/ imports node-datachannel or any main-thread module, not even indirectly (a
+// second thread that loads node-datachannel aborts the process): only src/shared/. A test walks the
+// imports and holds this.
 
 import type { MessagePort } from 'node:worker_threads';
-import type { ShardInit, ShardLink, FromShard, ToShard } from '../src/messages.js';
+import type { ShardInit, ShardLink, FromShard, ToShard } from '../src/shared/thread-messages.js';
 import { runShard } from './shard.js';
 
 function portLink(port: MessagePort): ShardLink {

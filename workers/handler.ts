@@ -18,29 +18,26 @@
 // stream is therefore bounded by the window (reassembler + socket write buffer) plus one packet.
 
 import type net from 'node:net';
-import { HEADER_BYTES, PacketType, encodePacket, payloadText, MAX_PAYLOAD_BYTES, type Packet } from '../src/packet.js';
-import { createReassembler, reassemble } from '../src/reassembler.js';
-import { ResetReason } from '../src/errors.js';
-import type { DataPlaneConfig } from '../src/config.js';
-import type { Logger } from '../src/log.js';
-import { trace, TraceEvent } from '../src/trace.js';
+import { HEADER_BYTES, PacketType, encodePacket, payloadText, MAX_PAYLOAD_BYTES, type Packet } from '../src/shared/packet.js';
+import { ResetReason } from '../src/shared/reset-reason.js';
+import type { DataPlaneConfig } from '../src/shared/limits.js';
+import { trace, TraceEvent } from '../src/shared/trace.js';
+import { createReassembler, reassemble } from './reassembler.js';
 
 /** What the shard gives a stream. */
 export interface StreamEnv {
-  peer: number;
-  sid: number;
+  streamId: number;
   config: DataPlaneConfig;
   /** The peer's receive window: how much this stream may have in flight towards it (bytes). */
   sendWindow: number;
-  log: Logger;
   /** Queue one encoded message of this stream for the DataChannel. */
   send(message: Uint8Array): void;
   /** A recycled buffer for a packet of `bytes` (header included), if the shard has one. */
   spare(bytes: number): ArrayBuffer | undefined;
-  /** True while the shard may still post to the main thread (thread-hop credit). */
-  budget(): boolean;
-  /** Call `resume` once the shard has credit again. */
-  onBudget(resume: () => void): void;
+  /** True while the shard may still post to the main thread (its hop allowance is not spent). */
+  mayPost(): boolean;
+  /** Call `resume` once the shard may post again. */
+  onAllowance(resume: () => void): void;
   /** Host only: open a TCP connection to an exposed service, or say why not. */
   dial(service: string): net.Socket | string;
   /** The stream is over; `reason` is null after a clean close, else the reset reason. */
@@ -64,7 +61,7 @@ export interface StreamHandle {
  * by the reassembler, bounded by the window) and then dials.
  */
 export function runStream(env: StreamEnv, accepted: net.Socket | null, service: string | null): StreamHandle {
-  const { sid, config } = env;
+  const { streamId, config } = env;
   const window = config.windowBytes;
   const limits = { maxHeldBytes: 2 * window, maxAheadPackets: 16384 };
   let socket: net.Socket | null = null;
@@ -72,7 +69,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
   let over = false;
 
   // peer -> our socket
-  const inbound = createReassembler(0);
+  const inbound = createReassembler();
   let unacked = 0; // bytes received that we have not credited back yet
   let creditable = 0; // of those, bytes our socket has accepted
   let awaitingDrain = 0; // bytes written while the socket's buffer was over its mark
@@ -102,7 +99,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     if (!connectHold || over) return;
     clearTimeout(connectHold);
     connectHold = null;
-    env.send(encodePacket(PacketType.CONNECT, sid, sendSeq++, Buffer.from(service ?? '', 'utf8')));
+    env.send(encodePacket(PacketType.CONNECT, streamId, sendSeq++, Buffer.from(service ?? '', 'utf8')));
   }
 
   function attach(s: net.Socket): void {
@@ -192,7 +189,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     creditable += bytes;
     // less than a quarter window stays unreturned, so the sender always keeps 3/4 of its window
     if (creditable >= window / 4) {
-      env.send(encodePacket(PacketType.WINDOW, sid, creditable));
+      env.send(encodePacket(PacketType.WINDOW, streamId, creditable));
       unacked -= creditable;
       creditable = 0;
     }
@@ -223,14 +220,14 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     sendConnect();
     env.count(0, 0, chunk.byteLength);
     sendData(chunk);
-    if (!stash && !env.budget()) pauseUntilBudget();
+    if (!stash && !env.mayPost()) pauseUntilAllowance();
   }
 
   function sendData(chunk: Buffer): void {
     let offset = 0;
     while (offset < chunk.byteLength && sendCredit > 0) {
       const n = Math.min(chunk.byteLength - offset, sendCredit, MAX_PAYLOAD_BYTES);
-      env.send(encodePacket(PacketType.DATA, sid, sendSeq++, chunk.subarray(offset, offset + n), env.spare(HEADER_BYTES + n)));
+      env.send(encodePacket(PacketType.DATA, streamId, sendSeq++, chunk.subarray(offset, offset + n), env.spare(HEADER_BYTES + n)));
       sendCredit -= n;
       offset += n;
     }
@@ -253,8 +250,8 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     }
     if (stash) return;
     if (readEnded) sendFin();
-    else if (env.budget()) startReading();
-    else pauseUntilBudget();
+    else if (env.mayPost()) startReading();
+    else pauseUntilAllowance();
   }
 
   function onReadEnd(): void {
@@ -266,7 +263,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
   function sendFin(): void {
     if (finSent || over) return;
     finSent = true;
-    env.send(encodePacket(PacketType.FIN, sid, sendSeq++));
+    env.send(encodePacket(PacketType.FIN, streamId, sendSeq++));
     maybeDone();
   }
 
@@ -282,9 +279,9 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     socket.pause();
   }
 
-  function pauseUntilBudget(): void {
+  function pauseUntilAllowance(): void {
     stopReading();
-    env.onBudget(startReading);
+    env.onAllowance(startReading);
   }
 
   // ---- the end ----
@@ -296,7 +293,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
   function reset(reason: string, detail: string): void {
     if (over) return;
     const text = `${reason}: ${detail}`;
-    env.send(encodePacket(PacketType.RESET, sid, 0, Buffer.from(text.slice(0, 200), 'utf8')));
+    env.send(encodePacket(PacketType.RESET, streamId, 0, Buffer.from(text.slice(0, 200), 'utf8')));
     finish(text, true);
   }
 

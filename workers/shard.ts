@@ -1,17 +1,19 @@
-// A shard: the streams one thread owns. It runs inside a worker thread (see ./entry.ts), or on the
+// A shard: the streams one worker owns. It runs inside a worker thread (see ./entry.ts), or on the
 // main thread with `--workers 0`, talking to the dispatcher through a ShardLink either way.
 //
-// Client side it listens on every forward with reusePort (the kernel spreads connections over the
-// shards) and allocates socket ids; host side it dials services. Packets leave in one batch per
-// event-loop turn (one thread hop), and only while the main thread has granted credit.
+// Host side it dials services for the streams the dispatcher routes to it; client side it listens
+// on the forwards (./listeners.ts) and gives out stream ids. Packets leave in one batch per
+// event-loop turn (one thread hop), and only while the shard's hop allowance lasts: the main thread
+// returns it once the bytes are on the DataChannel.
 
 import net from 'node:net';
-import { FULL_PACKET_BYTES, decodePackets, isSequenced, peekSid, peekPacketBytes, PacketError, type Packet } from '../src/packet.js';
-import { ResetReason } from '../src/errors.js';
-import { createLogger } from '../src/log.js';
-import { socketId, SID_WORKER_SHIFT, SID_HASH_MASK } from '../src/sid.js';
-import type { PacketBatch, ShardInit, ShardLink, ShardStats, ToShard } from '../src/messages.js';
+import { FULL_PACKET_BYTES, decodePackets, isSequenced, peekStreamId, peekPacketBytes, PacketError, type Packet } from '../src/shared/packet.js';
+import { ResetReason } from '../src/shared/reset-reason.js';
+import { createLogger } from '../src/shared/log.js';
+import { onceATurn } from '../src/shared/turn.js';
+import type { PacketBatch, ShardInit, ShardLink, ShardStats, ToShard } from '../src/shared/thread-messages.js';
 import { runStream, type StreamHandle } from './handler.js';
+import { startListeners } from './listeners.js';
 
 /** A closed client id is not reused for this long (ms): the channel is unordered, so a late RESET or
  *  FIN of the old stream may still be on its way. Longer than the host's pendingMs. */
@@ -19,76 +21,67 @@ const QUARANTINE_MS = 15000;
 /** The host drops packets for a stream it has just reset for this long (ms) instead of opening a
  *  pending stream for them. */
 const TOMBSTONE_MS = 10000;
-/** Connections accepted while no peer is up, per shard; past it new ones are closed at once. */
-const MAX_WAITING_CONNECTIONS = 1024;
 /** Full-size packet buffers kept for reuse (32 x 64 KiB per shard); the rest become garbage. */
 const MAX_SPARE_BUFFERS = 32;
 
-const key = (peer: number, sid: number) => peer * 0x1_0000_0000 + sid;
+const key = (peer: number, id: number) => peer * 0x1_0000_0000 + id;
+const peerOfKey = (k: number) => Math.floor(k / 0x1_0000_0000);
 
 export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
   const { index, role, config } = init;
   const log = createLogger(`${role}[${index}]`, init.logLevel);
   const streams = new Map<number, StreamHandle>();
   const tombstones = new Map<number, number>(); // key -> expiry (ms), insertion-ordered
-  const quarantine = new Map<number, number>(); // client sid -> expiry (ms)
-  const servers: net.Server[] = [];
-  const peersUp = new Map<number, number>(); // peer -> its receive window (our credit per stream)
-  const waiting = new Map<net.Socket, () => void>(); // client: accepted during an outage -> start it
-  let credit = config.workerCreditBytes;
+  const quarantine = new Map<number, number>(); // client stream id -> expiry (ms)
+  const peersUp = new Map<number, number>(); // peer -> its receive window (each stream's send window)
+  let allowance = config.hopAllowanceBytes;
   const spare: ArrayBuffer[] = []; // sent full-size packets the dispatcher handed back
-  let budgetWaiters: (() => void)[] = [];
-  let outbox = new Map<number, { bufs: ArrayBuffer[]; sids: number[] }>();
+  let allowanceWaiters: (() => void)[] = [];
+  let outbox = new Map<number, PacketBatch>();
   let closedOut = new Map<number, number[]>();
-  let flushScheduled = false;
-  let stopping = false;
   let resolveDone: () => void = () => {};
+  const scheduleFlush = onceATurn(flush);
 
   const stats: ShardStats = {
     index, streams: 0, opened: 0, closed: 0, resets: {}, lateDropped: 0,
     peakStreamBufferedBytes: 0, bytesIn: 0, bytesOut: 0,
   };
 
-  function scheduleFlush(): void {
-    if (flushScheduled) return;
-    flushScheduled = true;
-    // After this poll phase's callbacks: idle, that is a few µs; busy, every stream that read in the
-    // phase shares one thread hop and (small packets) one DataChannel message. Measured with 16
-    // connections churning: a microtask flush when idle sent 4x the messages for no latency gained.
-    setImmediate(flush);
-  }
+  const listeners = role === 'client' ? startListeners({
+    index, forwards: init.forwards, outageWaitMs: config.outageWaitMs, link, log,
+    peerUp: () => peersUp.has(0),
+    idTaken: (id) => {
+      expire(quarantine, Date.now());
+      return streams.has(key(0, id)) || quarantine.has(id);
+    },
+    open: (socket, id, service) => open(0, id, socket, service),
+  }) : null;
 
+  /** Everything the streams queued this turn, to the main thread in one message. */
   function flush(): void {
-    flushScheduled = false;
-    const batches = outbox;
-    const closed = closedOut;
+    if (outbox.size === 0 && closedOut.size === 0) return;
+    const pkts = [...outbox.values()];
+    const closed = [...closedOut].map(([peer, ids]) => ({ peer, ids }));
     outbox = new Map();
     closedOut = new Map();
-    if (batches.size === 0 && closed.size === 0) return;
-    const pkts: PacketBatch[] = [];
-    const transfer: ArrayBuffer[] = [];
-    for (const [peer, { bufs, sids }] of batches) {
-      pkts.push({ peer, bufs, sids });
-      transfer.push(...bufs);
-    }
-    link.post({ t: 'turn', pkts, closed: [...closed].map(([peer, sids]) => ({ peer, sids })) }, transfer);
+    link.post({ t: 'turn', pkts, closed }, pkts.flatMap((b) => b.bufs));
   }
 
-  function post(peer: number, sid: number, message: Uint8Array): void {
-    credit -= message.byteLength;
+  function post(peer: number, id: number, message: Uint8Array): void {
+    allowance -= message.byteLength;
     let batch = outbox.get(peer);
-    if (!batch) outbox.set(peer, (batch = { bufs: [], sids: [] }));
+    if (!batch) outbox.set(peer, (batch = { peer, bufs: [], ids: [] }));
     // small packets of the batch (CONNECT + first DATA, last DATA + FIN, many streams' WINDOWs) are
     // coalesced into one DataChannel message by the dispatcher
     batch.bufs.push(message.buffer as ArrayBuffer);
-    batch.sids.push(sid);
+    batch.ids.push(id);
     scheduleFlush();
   }
 
-  function released(peer: number, sid: number): void {
+  function released(peer: number, id: number): void {
     let list = closedOut.get(peer);
     if (!list) closedOut.set(peer, (list = []));
-    list.push(sid);
+    list.push(id);
     scheduleFlush();
   }
 
@@ -103,17 +96,17 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
     return net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
   }
 
-  function open(peer: number, sid: number, socket: net.Socket | null, service: string | null): StreamHandle {
-    const k = key(peer, sid);
+  function open(peer: number, id: number, socket: net.Socket | null, service: string | null): StreamHandle {
+    const k = key(peer, id);
     stats.opened++;
     stats.streams++;
     const handle = runStream({
-      peer, sid, config, log,
+      streamId: id, config,
       sendWindow: peersUp.get(peer) ?? config.windowBytes,
-      send: (message) => post(peer, sid, message),
+      send: (message) => post(peer, id, message),
       spare: (bytes) => (bytes === FULL_PACKET_BYTES ? spare.pop() : undefined),
-      budget: () => credit > 0,
-      onBudget: (resume) => { budgetWaiters.push(resume); },
+      mayPost: () => allowance > 0,
+      onAllowance: (resume) => { allowanceWaiters.push(resume); },
       dial,
       done: (reason, sentReset) => {
         streams.delete(k);
@@ -122,13 +115,13 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
         const now = Date.now();
         if (reason !== null) {
           countReset(reason);
-          log.info('stream reset', { peer, sid: sid.toString(16), reason, by: sentReset ? 'us' : 'peer' });
+          log.info('stream reset', { peer, stream: id.toString(16), reason, by: sentReset ? 'us' : 'peer' });
           if (role === 'host') tombstones.set(k, now + TOMBSTONE_MS);
         } else {
-          log.debug('stream closed', { peer, sid: sid.toString(16) });
+          log.debug('stream closed', { peer, stream: id.toString(16) });
         }
-        if (role === 'client') quarantine.set(sid, now + QUARANTINE_MS);
-        released(peer, sid);
+        if (role === 'client') quarantine.set(id, now + QUARANTINE_MS);
+        released(peer, id);
       },
       count: (buffered, bytesIn, bytesOut) => {
         stats.bytesIn += bytesIn;
@@ -156,126 +149,71 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
       try {
         packets = decodePackets(message);
       } catch {
-        packets = decodeAroundFaults(peer, message);
+        onFaultyMessage(peer, message);
+        continue;
       }
-      for (const p of packets) {
-        const k = key(peer, p.sid);
-        let stream = streams.get(k);
-        if (!stream) {
-          if (role === 'host' && isSequenced(p.type) && peersUp.has(peer)) {
-            expire(tombstones, Date.now());
-            if (tombstones.has(k)) {
-              stats.lateDropped++;
-              released(peer, p.sid);
-              continue;
-            }
-            stream = open(peer, p.sid, null, null);
-          } else {
-            // late packets for a stream that is gone (a WINDOW after FIN, DATA after our RESET)
-            stats.lateDropped++;
-            if (role === 'host') released(peer, p.sid);
-            continue;
-          }
-        }
-        stream.packet(p);
-      }
+      for (const p of packets) streamFor(peer, p)?.packet(p);
     }
   }
 
-  /** A message with a bad packet: the packets before and after it still count (they may be other
-   *  streams'); the one at fault resets its own stream. */
-  function decodeAroundFaults(peer: number, message: Uint8Array): Packet[] {
-    const good: Packet[] = [];
+  /** The stream a packet belongs to; the host opens a pending stream for a new id. */
+  function streamFor(peer: number, p: Packet): StreamHandle | undefined {
+    const k = key(peer, p.streamId);
+    const stream = streams.get(k);
+    if (stream) return stream;
+    if (role === 'host' && isSequenced(p.type) && peersUp.has(peer)) {
+      expire(tombstones, Date.now());
+      if (!tombstones.has(k)) return open(peer, p.streamId, null, null);
+    }
+    // late packets for a stream that is gone (a WINDOW after FIN, DATA after our RESET)
+    stats.lateDropped++;
+    if (role === 'host') released(peer, p.streamId);
+    return undefined;
+  }
+
+  /** A message with a bad packet: the packets before and after it still count, in order (they may be
+   *  other streams'); the one at fault resets its own stream. */
+  function onFaultyMessage(peer: number, message: Uint8Array): void {
     for (let offset = 0; offset < message.byteLength;) {
       const bytes = peekPacketBytes(message, offset);
       const piece = message.subarray(offset, bytes < 0 ? message.byteLength : Math.min(message.byteLength, offset + bytes));
       offset += piece.byteLength;
+      let packets: Packet[];
       try {
-        good.push(...decodePackets(piece));
+        packets = decodePackets(piece);
       } catch (err) {
         const code = err instanceof PacketError ? err.code : 'PACKET_INVALID';
         stats.resets[code] = (stats.resets[code] ?? 0) + 1;
-        const sid = peekSid(piece);
-        log.warn('bad packet', { peer, code, detail: (err as Error).message, sid: sid >= 0 ? sid.toString(16) : undefined });
-        const stream = sid >= 0 ? streams.get(key(peer, sid)) : undefined;
+        const id = peekStreamId(piece);
+        log.warn('bad packet', { peer, code, detail: (err as Error).message, stream: id >= 0 ? id.toString(16) : undefined });
+        const stream = id >= 0 ? streams.get(key(peer, id)) : undefined;
         if (stream) stream.abort(`${ResetReason.BAD_PACKET}: ${code}`, true);
-        else if (sid >= 0) released(peer, sid);
+        else if (id >= 0) released(peer, id);
+        continue;
       }
+      for (const p of packets) streamFor(peer, p)?.packet(p);
     }
-    return good;
   }
 
-  function onCredit(bytes: number, buffers: ArrayBuffer[] | undefined): void {
-    credit += bytes;
+  function onAllowance(bytes: number, buffers: ArrayBuffer[] | undefined): void {
+    allowance += bytes;
     if (buffers) for (const b of buffers) if (spare.length < MAX_SPARE_BUFFERS) spare.push(b);
-    if (credit <= 0 || budgetWaiters.length === 0) return;
-    const waiters = budgetWaiters;
-    budgetWaiters = [];
+    if (allowance <= 0 || allowanceWaiters.length === 0) return;
+    const waiters = allowanceWaiters;
+    allowanceWaiters = [];
     for (const resume of waiters) resume();
   }
 
   function peerDown(peer: number, reason: string): void {
     peersUp.delete(peer);
     for (const [k, stream] of streams) {
-      if (Math.floor(k / 0x1_0000_0000) === peer) stream.abort(`${ResetReason.PEER_GONE}: ${reason}`, false);
+      if (peerOfKey(k) === peer) stream.abort(`${ResetReason.PEER_GONE}: ${reason}`, false);
     }
-    for (const k of tombstones.keys()) if (Math.floor(k / 0x1_0000_0000) === peer) tombstones.delete(k);
-  }
-
-  // ---- client: accepted connections become streams ----
-
-  function accept(socket: net.Socket, service: string): void {
-    if (stopping) {
-      socket.destroy();
-      return;
-    }
-    if (!peersUp.has(0)) {
-      if (waiting.size >= MAX_WAITING_CONNECTIONS) {
-        log.warn('no peer: connection closed', { service });
-        socket.destroy();
-        return;
-      }
-      const timer = setTimeout(() => {
-        waiting.delete(socket);
-        log.warn('no peer within the wait: connection closed', { service, waitedMs: config.outageWaitMs });
-        socket.destroy();
-      }, config.outageWaitMs);
-      socket.once('close', () => { waiting.delete(socket); clearTimeout(timer); });
-      waiting.set(socket, () => {
-        clearTimeout(timer);
-        waiting.delete(socket);
-        if (!socket.destroyed) accept(socket, service);
-      });
-      return;
-    }
-    const now = Date.now();
-    expire(quarantine, now);
-    let sid = socketId(index, socket.remoteAddress ?? '', socket.remotePort ?? 0, socket.localAddress ?? '', socket.localPort ?? 0);
-    // linear probing past ids still in use or quarantined; the worker index stays in the top bits
-    for (let i = 0; streams.has(key(0, sid)) || quarantine.has(sid); i++) {
-      if (i > SID_HASH_MASK) {
-        log.error('socket id space exhausted', { streams: streams.size });
-        socket.destroy();
-        return;
-      }
-      sid = ((index << SID_WORKER_SHIFT) | ((sid + 1) & SID_HASH_MASK)) >>> 0;
-    }
-    open(0, sid, socket, service);
-  }
-
-  function listen(): void {
-    for (const forward of init.forwards) {
-      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => accept(socket, forward.service));
-      server.on('error', (err) => link.post({ t: 'listening', forward, error: err.message }));
-      server.listen({ host: forward.host, port: forward.port, reusePort: true }, () => link.post({ t: 'listening', forward }));
-      servers.push(server);
-    }
+    for (const k of tombstones.keys()) if (peerOfKey(k) === peer) tombstones.delete(k);
   }
 
   function shutdown(): void {
-    stopping = true;
-    for (const server of servers) server.close();
-    for (const socket of waiting.keys()) socket.destroy();
+    listeners?.stop();
     for (const stream of [...streams.values()]) stream.abort(ResetReason.SHUTDOWN, true);
     flush();
     link.close();
@@ -286,13 +224,11 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
     switch (msg.t) {
       case 'turn':
         for (const { peer, bufs } of msg.pkts) onPackets(peer, bufs);
-        if (msg.credit > 0 || msg.spare) onCredit(msg.credit, msg.spare);
+        if (msg.allowance > 0 || msg.spare) onAllowance(msg.allowance, msg.spare);
         break;
       case 'peer-up':
         peersUp.set(msg.peer, msg.sendWindow);
-        if (role === 'client') {
-          for (const start of [...waiting.values()]) start();
-        }
+        listeners?.peerUp();
         break;
       case 'peer-down': peerDown(msg.peer, msg.reason); break;
       case 'stats': link.post({ t: 'stats', stats: { ...stats, resets: { ...stats.resets } } }); break;
@@ -300,6 +236,5 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
     }
   });
 
-  if (role === 'client') listen();
   return new Promise((resolve) => { resolveDone = resolve; });
 }

@@ -1,0 +1,105 @@
+// Signaling messages between client and host over a WebSocket: msgpack-encoded, size-limited,
+// versioned, and checked field by field before anything acts on them.
+//
+//   client                                      host
+//     hello {v}                      ───────▶
+//                                    ◀───────   hello {v, session, yb}        (CPace, see auth.ts)
+//     auth {ya, confirm}             ───────▶   checks the PIN proof
+//                                    ◀───────   mac(welcome {services, window, confirm})
+//     mac(params {window})           ───────▶   (each side's receive window: the other's send window)
+//     mac(sdp offer), mac(cand)…        ◀──▶    mac(sdp answer), mac(cand)…
+//
+// Every message after the PAKE carries a MAC under the key only the PIN holders share, over the
+// direction and a counter, so the SDP (with its DTLS fingerprint) and each candidate is authentic.
+
+import { pack, unpack } from 'msgpackr';
+
+/** Bumped on any incompatible change of signaling or the data plane's packets. 2: the hello's
+ *  `sid` became `session` and `sealed` became `mac` (names only). */
+export const PROTOCOL_VERSION = 2;
+/** Largest signaling message (bytes): an SDP is a few KiB. */
+export const MAX_SIGNAL_BYTES = 64 * 1024;
+/** A client that has not finished the handshake in this long is dropped (ms). */
+export const HANDSHAKE_TIMEOUT_MS = 10000;
+
+export type Plain =
+  | { t: 'hello'; v: number; session?: Uint8Array; yb?: Uint8Array }
+  | { t: 'auth'; ya: Uint8Array; confirm: Uint8Array }
+  | { t: 'mac'; n: number; body: Uint8Array; mac: Uint8Array }
+  | { t: 'error'; code: string; message: string };
+
+export type Inner =
+  | { t: 'welcome'; services: string[]; window: number; confirm: Uint8Array }
+  | { t: 'params'; window: number }
+  | { t: 'sdp'; sdp: string; type: string }
+  | { t: 'cand'; cand: string; mid: string };
+
+export class SignalError extends Error {
+  readonly code = 'SIGNALING_PROTOCOL';
+}
+
+const isBytes = (v: unknown, min: number, max: number): v is Uint8Array => v instanceof Uint8Array && v.byteLength >= min && v.byteLength <= max;
+const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max;
+/** A receive window the other side may announce: at least one packet, at most 1 GiB. */
+const isWindow = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 64 * 1024 && (v as number) <= 1024 ** 3;
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+
+export function encodeSignal(msg: Plain | Inner): Buffer {
+  return pack(msg);
+}
+
+function decode(data: Uint8Array): Record<string, unknown> {
+  if (data.byteLength > MAX_SIGNAL_BYTES) throw new SignalError(`signaling message of ${data.byteLength} bytes exceeds ${MAX_SIGNAL_BYTES}`);
+  let value: unknown;
+  try {
+    value = unpack(data);
+  } catch {
+    throw new SignalError('signaling message does not decode');
+  }
+  if (!isRecord(value) || typeof value.t !== 'string') throw new SignalError('signaling message is not a typed record');
+  return value;
+}
+
+/** Decodes and validates an outer message (before any MAC is checked). Throws SignalError. */
+export function decodePlain(data: Uint8Array): Plain {
+  const m = decode(data);
+  switch (m.t) {
+    case 'hello':
+      if (typeof m.v !== 'number') break;
+      if (m.session !== undefined && !isBytes(m.session, 16, 16)) break;
+      if (m.yb !== undefined && !isBytes(m.yb, 32, 32)) break;
+      return { t: 'hello', v: m.v, ...(m.session ? { session: m.session } : {}), ...(m.yb ? { yb: m.yb } : {}) } as Plain;
+    case 'auth':
+      if (!isBytes(m.ya, 32, 32) || !isBytes(m.confirm, 32, 32)) break;
+      return { t: 'auth', ya: m.ya, confirm: m.confirm };
+    case 'mac':
+      if (!Number.isSafeInteger(m.n) || !isBytes(m.body, 1, MAX_SIGNAL_BYTES) || !isBytes(m.mac, 32, 32)) break;
+      return { t: 'mac', n: m.n as number, body: m.body, mac: m.mac };
+    case 'error':
+      if (!isText(m.code, 64) || !isText(m.message, 500)) break;
+      return { t: 'error', code: m.code, message: m.message };
+  }
+  throw new SignalError(`malformed '${String(m.t).slice(0, 20)}' message`);
+}
+
+/** Decodes and validates the body of a MAC'd message (after its MAC was checked). */
+export function decodeInner(data: Uint8Array): Inner {
+  const m = decode(data);
+  switch (m.t) {
+    case 'welcome':
+      if (!Array.isArray(m.services) || m.services.length > 1000 || !m.services.every((s) => isText(s, 64))) break;
+      if (!isBytes(m.confirm, 32, 32)) break;
+      if (!isWindow(m.window)) break;
+      return { t: 'welcome', services: m.services as string[], window: m.window, confirm: m.confirm };
+    case 'params':
+      if (!isWindow(m.window)) break;
+      return { t: 'params', window: m.window };
+    case 'sdp':
+      if (!isText(m.sdp, MAX_SIGNAL_BYTES) || !(m.type === 'offer' || m.type === 'answer')) break;
+      return { t: 'sdp', sdp: m.sdp, type: m.type };
+    case 'cand':
+      if (!isText(m.cand, 1000) || !isText(m.mid, 100)) break;
+      return { t: 'cand', cand: m.cand, mid: m.mid };
+  }
+  throw new SignalError(`malformed mac'd '${String(m.t).slice(0, 20)}' message`);
+}

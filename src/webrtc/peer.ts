@@ -1,0 +1,54 @@
+// Creating a PeerConnection the way both sides need it. This is the only file that imports
+// node-datachannel's runtime: it may be loaded by one thread only (a second thread that loads it
+// aborts the process), and nothing under workers/ reaches this file (a test walks the imports).
+
+import ndc from 'node-datachannel';
+
+// TUNNEL_NDC_LOG=Debug (or Info, Warning, ...) shows libdatachannel's own log, for ICE trouble.
+const ndcLogLevel = process.env.TUNNEL_NDC_LOG;
+if (ndcLogLevel) ndc.initLogger(ndcLogLevel as ndc.LogLevel, (level, message) => process.stderr.write(`libdatachannel ${level} ${message}\n`));
+
+export interface IceOptions {
+  /** STUN/TURN URLs; none is fine on one machine or a LAN (host candidates). */
+  iceServers: string[];
+  /** Bind ICE to this address and offer/accept only candidates on it (e.g. 127.0.0.1 for tests). */
+  iceBind?: string | undefined;
+}
+
+/** "candidate:1 1 UDP 2122317823 192.168.1.2 52018 typ host" -> "192.168.1.2" */
+export function candidateAddress(candidate: string): string | undefined {
+  return candidate.replace(/^a=/, '').split(' ')[4];
+}
+
+export function candidateAllowed(candidate: string, ice: IceOptions): boolean {
+  return !ice.iceBind || candidateAddress(candidate) === ice.iceBind;
+}
+
+export function createPeer(name: string, ice: IceOptions, signal: {
+  sdp(sdp: string, type: string): void;
+  candidate(candidate: string, mid: string): void;
+}): ndc.PeerConnection {
+  const pc = new ndc.PeerConnection(name, {
+    iceServers: ice.iceServers,
+    ...(ice.iceBind ? { bindAddress: ice.iceBind } : {}),
+  });
+  pc.onLocalDescription((sdp, type) => signal.sdp(sdp, type));
+  pc.onLocalCandidate((candidate, mid) => {
+    if (candidateAllowed(candidate, ice)) signal.candidate(candidate, mid);
+  });
+  return pc;
+}
+
+/** Applies a remote candidate unless --ice-bind rules it out; a bad one is ignored, not fatal. */
+export function addCandidate(pc: ndc.PeerConnection, candidate: string, mid: string, ice: IceOptions): void {
+  if (!candidateAllowed(candidate, ice)) return;
+  try {
+    pc.addRemoteCandidate(candidate, mid);
+  } catch {
+    // a malformed candidate from the peer: ICE goes on with the others
+  }
+}
+
+export function releaseDataChannelLibrary(): void {
+  ndc.cleanup();
+}

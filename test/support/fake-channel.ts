@@ -1,0 +1,33 @@
+// A stand-in for node-datachannel's DataChannel with what the data plane uses: it records what is
+// sent (copied, as sendMessageBinary copies), lets the test set bufferedAmount, fire the low-water
+// event, deliver messages, and make sends fail.
+
+import type { Channel } from '../../src/dataplane/peer-link.js';
+
+export function fakeChannel() {
+  const sent: Uint8Array[] = [];
+  let buffered = 0;
+  let failing = false;
+  let onLow: () => void = () => {};
+  let onMessage: (msg: string | Buffer | ArrayBuffer) => void = () => {};
+  const channel = {
+    sendMessageBinary: (m: Uint8Array) => {
+      if (failing) throw new Error('DataChannel is closed');
+      sent.push(new Uint8Array(m));
+      return true;
+    },
+    bufferedAmount: () => buffered,
+    setBufferedAmountLowThreshold: () => {},
+    onBufferedAmountLow: (cb: () => void) => { onLow = cb; },
+    onMessage: (cb: (msg: string | Buffer | ArrayBuffer) => void) => { onMessage = cb; },
+    isOpen: () => true,
+  } as unknown as Channel;
+  return {
+    channel,
+    sent,
+    setBuffered: (n: number) => { buffered = n; },
+    low: () => onLow(),
+    deliver: (msg: string | Buffer) => onMessage(msg),
+    fail: () => { failing = true; },
+  };
+}

@@ -1,0 +1,103 @@
+// One peer's DataChannel link (src/dataplane/peer-link.ts) over a fake channel: the high-water queue
+// and its drain, every message handed over exactly once, keepalive and its timeout, ping answers.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPeerLink, type LinkCounters } from '../../src/dataplane/peer-link.js';
+import type { Outgoing } from '../../src/dataplane/coalesce.js';
+import { defaultConfig, type DataPlaneConfig } from '../../src/shared/limits.js';
+import { encodePacket, decodePackets, PacketType } from '../../src/shared/packet.js';
+import { fakeChannel } from '../support/fake-channel.js';
+
+const T = { timeout: 5_000 };
+const config: DataPlaneConfig = { ...defaultConfig, keepaliveMs: 20, peerTimeoutMs: 100 };
+
+function link(overrides: Partial<DataPlaneConfig> = {}) {
+  const fake = fakeChannel();
+  const handed: Outgoing[] = [];
+  const dead: string[] = [];
+  const messages: Buffer[] = [];
+  let drained = 0;
+  const counters: LinkCounters = { messagesOut: 0, bytesOut: 0, peakQueuedBytes: 0, dropped: 0 };
+  const l = createPeerLink(fake.channel, { ...config, ...overrides }, counters, {
+    message: (m) => messages.push(m),
+    handedOver: (item) => handed.push(item),
+    drained: () => { drained++; },
+    dead: (reason) => dead.push(reason),
+  });
+  return { l, fake, handed, dead, messages, counters, drained: () => drained };
+}
+
+const item = (n: number): Outgoing => ({ message: encodePacket(PacketType.DATA, n, 0, new Uint8Array(100)), shard: 0 });
+
+test('under the high-water mark a message leaves at once; above it, it queues and leaves on the low event, in order', T, () => {
+  const t = link();
+  try {
+    t.l.send(item(1));
+    assert.equal(t.fake.sent.length, 1);
+    t.fake.setBuffered(config.channelHighWaterBytes);
+    t.l.send(item(2));
+    t.l.send(item(3));
+    assert.equal(t.fake.sent.length, 1);
+    assert.equal(t.l.queuedBytes(), 2 * 116);
+    assert.deepEqual(t.handed.map((i) => decodePackets(i.message)[0]?.streamId), [1], 'queued ones are not handed over yet');
+    t.fake.setBuffered(0);
+    t.fake.low();
+    assert.deepEqual(t.fake.sent.map((m) => decodePackets(m)[0]?.streamId), [1, 2, 3]);
+    assert.deepEqual(t.handed.map((i) => decodePackets(i.message)[0]?.streamId), [1, 2, 3]);
+    assert.equal(t.drained(), 1);
+    assert.equal(t.counters.peakQueuedBytes, 2 * 116);
+  } finally {
+    t.l.close();
+  }
+});
+
+test('close hands over what was still queued, once; a send that throws declares the peer dead', T, () => {
+  const t = link();
+  t.fake.setBuffered(config.channelHighWaterBytes);
+  t.l.send(item(1));
+  t.l.close();
+  t.l.close();
+  assert.equal(t.handed.length, 1);
+  const u = link();
+  try {
+    u.fake.fail();
+    u.l.send(item(2));
+    assert.equal(u.dead.length, 1);
+    assert.match(u.dead[0] ?? '', /send failed/);
+    assert.equal(u.handed.length, 1, 'its allowance is returned all the same');
+  } finally {
+    u.l.close();
+  }
+});
+
+test('keepalive: a ping every interval; a ping from the peer gets a pong; silence past the timeout is death', T, async () => {
+  const t = link();
+  try {
+    await new Promise((r) => setTimeout(r, 3 * config.keepaliveMs));
+    const pings = t.fake.sent.flatMap((m) => decodePackets(m)).filter((p) => p.type === PacketType.PING && p.seq === 0);
+    assert.ok(pings.length >= 1, 'pings go out');
+    t.fake.sent.length = 0;
+    t.fake.deliver(Buffer.from(encodePacket(PacketType.PING, 0, 0)));
+    t.l.ping(0);
+    assert.deepEqual(t.fake.sent.flatMap((m) => decodePackets(m)).map((p) => [p.type, p.seq]), [[PacketType.PING, 1]]);
+    t.l.ping(1);
+    assert.equal(t.fake.sent.length, 1, 'a pong is not answered');
+    assert.equal(t.messages.length, 1);
+    await new Promise((r) => setTimeout(r, config.peerTimeoutMs + 3 * config.keepaliveMs));
+    assert.ok(t.dead.some((r) => /no answer/.test(r)));
+  } finally {
+    t.l.close();
+  }
+});
+
+test('text messages are dropped and counted, not passed on', T, () => {
+  const t = link();
+  try {
+    t.fake.deliver('hello');
+    assert.equal(t.messages.length, 0);
+    assert.equal(t.counters.dropped, 1);
+  } finally {
+    t.l.close();
+  }
+});
