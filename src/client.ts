@@ -3,15 +3,15 @@
 // unreachable, wrong PIN, port in use); after start-up the client keeps its listeners and
 // reconnects with backoff when the host goes away.
 
-import net from 'node:net';
 import { defaultConfig, verifyConfig } from './shared/limits.js';
-import { createLogger, type Logger } from './shared/log.js';
+import { createLogger } from './shared/log.js';
 import type { Forward } from './shared/thread-messages.js';
 import { workerCount, type SideOptions } from './options.js';
-import { TunnelError, tunnelError, listenError } from './errors.js';
+import { tunnelError, type TunnelError } from './errors.js';
 import { startDataPlane, type DataPlaneStats } from './dataplane/data-plane.js';
 import { openSignaling } from './signaling/websocket.js';
 import { connectSession, type Session, type ClientHandshakeOptions } from './signaling/client-handshake.js';
+import { firstSession, reconnect } from './signaling/reconnect.js';
 
 export interface ClientOptions extends SideOptions {
   /** ws:// or wss:// URL of the host's signaling server */
@@ -36,27 +36,29 @@ export interface ClientHandle {
   close(): Promise<void>;
 }
 
-const RECONNECT_MIN_MS = 500;
-const RECONNECT_MAX_MS = 30000;
-/** Start-up tries the PeerConnection a few times: libdatachannel occasionally fails a first DTLS
- *  handshake (seen ~1 in 20 when host and client share a process); a PIN or version refusal is final. */
-const FIRST_SESSION_TRIES = 3;
-/** Refusals that reconnecting cannot cure; retrying would only spend the host's PIN guess budget. */
-const FINAL_CODES = new Set(['WRONG_PIN', 'VERSION_MISMATCH', 'SIGNALING_AUTH']);
-
 export async function startClient(options: ClientOptions): Promise<ClientHandle> {
   const log = options.log ?? createLogger('client', options.logLevel);
   const config = verifyConfig({ ...defaultConfig, ...options.config });
   const workers = workerCount(options.workers);
   if (options.forwards.length === 0) throw tunnelError('BAD_FLAG', 'at least one --forward is needed');
-  for (const forward of options.forwards) await checkPortFree(forward);
   const handshake: ClientHandshakeOptions = {
     pin: options.pin, window: config.windowBytes, log, hostName: options.connect,
     ice: { iceServers: options.iceServers ?? [], iceBind: options.iceBind },
   };
   const connect = async () => connectSession(await openSignaling(options.connect, options.ca), handshake);
 
-  let session = await firstSession(connect, log);
+  // the listeners first: a port in use fails start-up before the host is contacted
+  let session: Session | null = null;
+  const plane = await startDataPlane({
+    role: 'client', workers, config, forwards: options.forwards, log, logLevel: options.logLevel ?? 'info',
+    onPeerDead: (_peer, reason) => session?.end(`host gone: ${reason}`),
+  });
+  try {
+    session = await firstSession(connect, log);
+  } catch (err) {
+    await plane.close();
+    throw err;
+  }
   const services = session.services;
   for (const f of options.forwards) {
     if (!services.includes(f.service)) log.warn(`forward ${f.host}:${f.port} names service '${f.service}', which the host does not expose; its connections will be refused`, { exposed: services.join(',') });
@@ -64,17 +66,6 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   let closing = false;
   let connected = false;
   let connectedWaiters: (() => void)[] = [];
-
-  let plane: Awaited<ReturnType<typeof startDataPlane>>;
-  try {
-    plane = await startDataPlane({
-      role: 'client', workers, config, forwards: options.forwards, log, logLevel: options.logLevel ?? 'info',
-      onPeerDead: (_peer, reason) => session.end(`host gone: ${reason}`),
-    });
-  } catch (err) {
-    session.end('start-up failed');
-    throw err;
-  }
   for (const f of options.forwards) log.info(`forwarding ${f.host}:${f.port} -> ${f.service}`);
 
   function attach(s: Session): void {
@@ -88,28 +79,16 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       plane.removePeer(0, reason);
       if (closing) return;
       log.warn('lost the host; closing its streams', { reason });
-      if (options.reconnect !== false) void reconnect();
-    });
-  }
-
-  async function reconnect(): Promise<void> {
-    for (let delay = RECONNECT_MIN_MS; !closing; delay = Math.min(delay * 2, RECONNECT_MAX_MS)) {
-      await new Promise((r) => setTimeout(r, delay));
-      if (closing) return;
-      try {
-        const s = await connect();
-        if (closing) return s.end('closing');
+      if (options.reconnect === false) return;
+      reconnect(connect, log, () => closing).then((next) => {
+        if (!next) return;
         log.info('reconnected to the host');
-        return attach(s);
-      } catch (err) {
-        const e = err as TunnelError;
-        if (FINAL_CODES.has(e.code)) {
-          log.error(`giving up: ${e.message}`);
-          return options.onFatal?.(e);
-        }
-        log.info('reconnect failed; retrying', { error: e.message, inMs: Math.min(delay * 2, RECONNECT_MAX_MS) });
-      }
-    }
+        attach(next);
+      }, (err: TunnelError) => {
+        log.error(`giving up: ${err.message}`);
+        options.onFatal?.(err);
+      });
+    });
   }
 
   attach(session);
@@ -122,28 +101,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       if (closing) return;
       closing = true;
       await plane.close(); // the shards send their RESETs before the session goes
-      session.end('client shutting down');
+      session?.end('client shutting down');
     },
   };
-}
-
-async function firstSession(connect: () => Promise<Session>, log: Logger): Promise<Session> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await connect();
-    } catch (err) {
-      if (!(err instanceof TunnelError) || err.code !== 'PEER_FAILED' || attempt >= FIRST_SESSION_TRIES) throw err;
-      log.warn('WebRTC connection failed; trying again', { attempt });
-    }
-  }
-}
-
-/** A plain (non-reusePort) listen from the main thread: reusePort would silently share a port that
- *  another process holds, so "in use" is detected here first. */
-function checkPortFree(forward: Forward): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(forward.host, forward.port, err)));
-    server.listen({ host: forward.host, port: forward.port, exclusive: true }, () => server.close(() => resolve()));
-  });
 }

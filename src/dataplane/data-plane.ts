@@ -6,7 +6,8 @@ import type { Worker } from 'node:worker_threads';
 import type { Logger } from '../shared/log.js';
 import type { DataPlaneConfig } from '../shared/limits.js';
 import type { Forward, Service, ShardStats } from '../shared/thread-messages.js';
-import { tunnelError } from '../errors.js';
+import net from 'node:net';
+import { tunnelError, listenError } from '../errors.js';
 import { startPool } from './pool.js';
 import { createDispatcher, type DispatcherCounters } from './dispatcher.js';
 import type { Channel } from './peer-link.js';
@@ -38,6 +39,7 @@ const STATS_TIMEOUT_MS = 1000;
 export async function startDataPlane(options: DataPlaneOptions): Promise<DataPlane> {
   const { role, workers, log } = options;
   const forwards = options.forwards ?? [];
+  for (const forward of forwards) await checkPortFree(forward);
   const statsWaiters = new Map<number, ((s: ShardStats) => void)[]>();
   const listening = new Map<string, number>();
   let listened: (err?: Error) => void = () => {};
@@ -117,4 +119,14 @@ export interface DataPlane {
   queuedBytes(): number;
   threads(): readonly Worker[];
   close(): Promise<void>;
+}
+
+/** A plain (non-reusePort) listen from the main thread: the shards listen with reusePort, which would
+ *  silently share a port that another process holds, so "in use" is detected here first. */
+function checkPortFree(forward: Forward): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(forward.host, forward.port, err)));
+    server.listen({ host: forward.host, port: forward.port, exclusive: true }, () => server.close(() => resolve()));
+  });
 }
