@@ -21,9 +21,20 @@
  * - Bounded: --max-seconds; SIGTERM/SIGINT end it; SIGUSR1 prints the counters. It prints
  *   `ready DEV` once the device exists and one `stats ...` line at the end (and on SIGUSR1).
  *
- * Measured ceiling (2 cores shared with the rest of the lab, Linux 6.18, plain TCP through the lab at
- * RTT 40 ms, both directions' forwarders running): see LAB_CEILING in bench/lab/shape.ts, where the
- * numbers and the command live next to the code that starts this program.
+ * Measured ceiling: plain TCP from A to B through both NATs at RTT 40 ms, both forwarders running,
+ * `npx node dist/bench/lab/ceiling.js` (iperf3, 8 s per figure; --node: a Node TCP sender), MB/s =
+ * 10^6 B/s, on 2 cores that another lab's experiments kept busy (1-minute load 4-10), single runs:
+ *
+ *                               1 stream          8 streams
+ *   GSO pass-through (no loss)  81 / 71 / 74      527 / 274 / 452   (iperf3 / iperf3 / node)
+ *   per packet (any loss)       41 / 29 / 52       55 /  35 / 103
+ *   no forwarder (baseline)    803 / 553 / 1281   698 / 471 / 629
+ *
+ * One stream is bound by the hosts' 4 MiB tcp_wmem at this RTT, not by the forwarder. Per packet the
+ * two processes are CPU-bound (one read and one write per 1.5 KB). In an interleaved run at load ~9.5
+ * the shared netlab's ntl_delay.c did 21-29 / 30-62 where this one did 46 / 55 per packet and 72 / 390
+ * with GSO. A DataChannel's datagrams are single packets: for it the per-packet row is the ceiling,
+ * well above the 15-45 MB/s it reaches here. More in bench/lab/README.md.
  *
  *   cc -O2 -o delay delay.c
  *   delay --dev NAME --delay-ms MS [--loss-pct P] [--queue-mb N] [--max-seconds S]

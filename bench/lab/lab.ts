@@ -92,7 +92,7 @@ function hasCommand(cmd: string): boolean {
 export function labSkipReason(): string | null {
   if (process.platform !== 'linux') return 'the lab needs Linux network namespaces';
   if (process.getuid?.() !== 0) return 'the lab needs root (network namespaces, nft, TUN devices)';
-  const missing = [['ip', 'iproute2'], ['nft', 'nftables'], ['tc', 'iproute2'], ['turnserver', 'coturn'], ['cc', 'gcc']]
+  const missing = [['ip', 'iproute2'], ['tc', 'iproute2'], ['ss', 'iproute2'], ['nft', 'nftables'], ['turnserver', 'coturn'], ['cc', 'gcc']]
     .filter(([cmd]) => !hasCommand(cmd ?? '')).map(([cmd, pkg]) => `${cmd} (Debian ${pkg})`);
   if (missing.length) return `the lab needs ${missing.join(', ')}`;
   try { accessSync('/dev/net/tun', constants.R_OK | constants.W_OK); } catch { return 'the lab needs /dev/net/tun'; }
