@@ -120,7 +120,7 @@ export async function forwarderStats(state: ShapeState): Promise<string[]> {
   return Promise.all(state.forwarders.map(async (f) => {
     const before = f.log.lines.length;
     f.child.kill('SIGUSR1');
-    for (let i = 0; i < 50; i++) {
+    for (let i = 0; i < 150; i++) { // up to 3 s: a busy machine may take a while to schedule it
       const line = f.log.lines.slice(before).find((l) => l.startsWith('stats '));
       if (line) return `${f.dev} ${line}`;
       await new Promise((r) => setTimeout(r, 20));

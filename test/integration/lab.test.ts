@@ -67,8 +67,10 @@ describe('network lab', { skip: skip ?? false, timeout: 120_000 }, () => {
       const [toB] = (await runProbe(lab, 'a', ['udp-rtt', '--to', lab.addr.rbWan, '--port', '7000', '--count', '5'])) as Rtt[];
       const pub = median(toPub?.rttMs ?? []);
       const b = median(toB?.rttMs ?? []);
-      assert.ok(pub >= DELAY_MS && pub < DELAY_MS + 15, `A↔PUB RTT ${pub} ms`);
-      assert.ok(b >= 2 * DELAY_MS && b < 2 * DELAY_MS + 15, `A↔B RTT ${b} ms`);
+      // the lower bounds prove the delay; the upper ones that no path is delayed once too often (one
+      // delay of slack: this machine is shared, and a busy scheduler adds milliseconds, never removes any)
+      assert.ok(pub >= DELAY_MS && pub < 2 * DELAY_MS, `A↔PUB RTT ${pub} ms (${toPub?.rttMs.join(' ')})`);
+      assert.ok(b >= 2 * DELAY_MS && b < 3 * DELAY_MS, `A↔B RTT ${b} ms (${toB?.rttMs.join(' ')})`);
       const stats = await lab.forwarderStats();
       assert.equal(stats.length, 2, stats.join('\n'));
       for (const line of stats) assert.match(line, /drop_queue=0 drop_loss=0 write_err=0/);
