@@ -25,10 +25,11 @@
  * `npx node dist/bench/lab/ceiling.js` (iperf3, 8 s per figure; --node: a Node TCP sender), MB/s =
  * 10^6 B/s, on 2 cores that another lab's experiments kept busy (1-minute load 4-10), single runs:
  *
- *                               1 stream          8 streams
- *   GSO pass-through (no loss)  81 / 71 / 74      527 / 274 / 452   (iperf3 / iperf3 / node)
- *   per packet (any loss)       41 / 29 / 52       55 /  35 / 103
- *   no forwarder (baseline)    803 / 553 / 1281   698 / 471 / 629
+ *                               1 stream                8 streams
+ *   GSO pass-through (no loss)  81 / 71 / 77 / 74       527 / 274 / 396 / 452
+ *   per packet (any loss)       41 / 29 / 33 / 52        55 /  35 /  49 / 103
+ *   no forwarder (baseline)    803 / 553 / 974 / 1281   698 / 471 / 657 / 629
+ *   (iperf3 at load ~5 / ~8 / ~6, then the Node sender at load ~5)
  *
  * One stream is bound by the hosts' 4 MiB tcp_wmem at this RTT, not by the forwarder. Per packet the
  * two processes are CPU-bound (one read and one write per 1.5 KB). In an interleaved run at load ~9.5

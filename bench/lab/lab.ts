@@ -237,13 +237,20 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   };
 
   try {
-    const [, , coturn, peer] = await Promise.all([
+    // allSettled, not all: on a failure, down() must not run while another step still starts things
+    const steps = await Promise.allSettled([
       buildTopology(ns, nat, opts.blockUdp ?? false),
       buildForwarder(DELAY_SOURCE, delayBin),
       // coturn and the PeerJS server wait for PUB's address, which buildTopology adds first
       waitForAddress(ns.pub).then(() => startCoturn(ns.pub, dir, tracked)),
       opts.peerjs ? waitForAddress(ns.pub).then(() => startPeerServer(ns.pub, tracked)) : Promise.resolve(null),
-    ]);
+    ] as const);
+    const failed = steps.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [, , coturnStep, peerStep] = steps;
+    if (coturnStep.status !== 'fulfilled' || peerStep.status !== 'fulfilled') throw new Error('unreachable');
+    const coturn = coturnStep.value;
+    const peer = peerStep.value;
     const site = (s: Site) => {
       if (!SITES.includes(s)) throw new Error(`no such lab site: ${s}`);
       return ns[s];
