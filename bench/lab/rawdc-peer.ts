@@ -42,6 +42,8 @@ export type RawDcReport =
 
 /** Time to let bufferedAmount drain after sending ends (ms). */
 const DRAIN_LIMIT_MS = 20_000;
+/** Wait after the buffer drained before closing, plus 4 RTT (ms). */
+const CLOSE_GRACE_MS = 1000;
 /** Polling fallback in case onBufferedAmountLow is missed (ms). */
 const POLL_MS = 20;
 /** Beyond the scenario's own time: signaling, ICE, draining (s). */
@@ -114,8 +116,9 @@ function send(dc: ndc.DataChannel): void {
       if (dc.bufferedAmount() > 0 && Date.now() - drainStart < DRAIN_LIMIT_MS) return;
       clearInterval(drain);
       report({ t: 'done', role: 'offer', bytes: sent, ms: Date.now() - start, leftBuffered: dc.bufferedAmount(), rttMs: pc.rtt() });
-      dc.close();
-      setTimeout(() => finish(0), 500);
+      // bufferedAmount counts only libdatachannel's queue: what usrsctp still holds needs a few more
+      // round trips before the close (a stream reset) ends the receiver's count
+      setTimeout(() => { dc.close(); setTimeout(() => finish(0), 500); }, CLOSE_GRACE_MS + 4 * Math.max(0, pc.rtt() ?? 0));
     }, 50);
   };
   dc.onBufferedAmountLow(pump);
