@@ -2,7 +2,9 @@
 // its own process: `lab.spawn(site, process.execPath, [PROBE, 'udp-listen', ...])`). Every one is
 // bounded in count and time, prints JSON lines, and exits by itself.
 //
-//   udp-listen --ports 4001,4002 [--seconds 3]        prints {"ready":true}, then {"port","from"} per datagram
+//   udp-listen --ports 4001,4002 [--seconds 3] [--until-each]
+//                                                      prints {"ready":true}, then {"port","from"} per datagram;
+//                                                      --until-each: ends once every port has had one
 //   udp-send --from-port N --to ADDR --ports 4001,4002  one datagram from one socket to each port (x3)
 //   udp-echo --port P [--seconds 10]                   echoes every datagram back (at most 100,000)
 //   udp-rtt --to ADDR --port P [--count 10]            round trips to a udp-echo; {"rttMs":[...]}
@@ -30,15 +32,21 @@ function ports(list: string | undefined): number[] {
   return (list ?? '').split(',').filter(Boolean).map(Number);
 }
 
-async function udpListen(list: number[], seconds: number): Promise<void> {
+async function udpListen(list: number[], seconds: number, untilEach: boolean): Promise<void> {
   let seen = 0;
+  const ports = new Set<number>();
+  let stop = () => {};
   const sockets = await Promise.all(list.map((port) => new Promise<dgram.Socket>((resolve) => {
     const s = dgram.createSocket('udp4');
-    s.on('message', (_msg, from) => { if (seen++ < 1000) say({ port, from: `${from.address}:${from.port}` }); });
+    s.on('message', (_msg, from) => {
+      if (seen++ < 1000) say({ port, from: `${from.address}:${from.port}` });
+      ports.add(port);
+      if (untilEach && ports.size === list.length) stop();
+    });
     s.bind(port, () => resolve(s));
   })));
   say({ ready: true });
-  await new Promise((r) => setTimeout(r, seconds * 1000));
+  await new Promise<void>((resolve) => { stop = resolve; setTimeout(resolve, seconds * 1000); });
   for (const s of sockets) s.close();
 }
 
@@ -183,7 +191,7 @@ async function main(): Promise<void> {
     args: rest,
     options: {
       ports: { type: 'string' }, 'from-port': { type: 'string' }, to: { type: 'string' }, url: { type: 'string' },
-      host: { type: 'string' }, port: { type: 'string' }, streams: { type: 'string' }, seconds: { type: 'string' }, count: { type: 'string' },
+      host: { type: 'string' }, port: { type: 'string' }, streams: { type: 'string' }, seconds: { type: 'string' }, count: { type: 'string' }, 'until-each': { type: 'boolean' },
     },
   });
   const seconds = Number(values.seconds ?? 5);
@@ -191,7 +199,7 @@ async function main(): Promise<void> {
   const limitS = seconds + 2 * Number(values.count ?? 10) + HARD_LIMIT_MARGIN_S;
   setTimeout(() => { say({ error: 'hard time limit' }); process.exit(3); }, limitS * 1000).unref();
   switch (command) {
-    case 'udp-listen': return udpListen(ports(values.ports), seconds);
+    case 'udp-listen': return udpListen(ports(values.ports), seconds, values['until-each'] ?? false);
     case 'udp-send': return udpSend(Number(values['from-port'] ?? 0), values.to ?? '', ports(values.ports));
     case 'udp-echo': return udpEcho(Number(values.port), seconds);
     case 'udp-rtt': return udpRtt(values.to ?? '', Number(values.port), Number(values.count ?? 10));

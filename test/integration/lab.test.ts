@@ -26,7 +26,8 @@ const rootTables = () => execFileSync('nft', ['list', 'tables'], { encoding: 'ut
 
 /** The source ports PUB saw from one socket in `site` (port 40000) sending to two PUB ports. */
 async function mappedPorts(lab: Lab, site: 'a' | 'b'): Promise<string[]> {
-  const listen = await startProbe(lab, 'pub', ['udp-listen', '--ports', '4001,4002', '--seconds', '1.5']);
+  // ends as soon as both ports heard from A or B; the 10 s cap only matters on a very busy machine
+  const listen = await startProbe(lab, 'pub', ['udp-listen', '--ports', '4001,4002', '--seconds', '10', '--until-each']);
   await runProbe(lab, site, ['udp-send', '--from-port', '40000', '--to', lab.addr.pub, '--ports', '4001,4002']);
   const seen = (await listen.done) as Received[];
   const first = (port: number) => seen.find((r) => r.port === port)?.from ?? 'nothing';
