@@ -27,6 +27,10 @@ export interface RawDcPeerConfig {
   highWater: number;
   lowWater: number;
   ordered: boolean;
+  /** The channel's maxRetransmits (partially reliable): 65535 keeps usrsctp off the SACK fast path
+   *  whose retransmission timer never restarts, the cause of the collapse (see the tunnel's
+   *  src/webrtc/peer.ts). Unset: fully reliable, as WebRTC's default. */
+  maxRetransmits?: number;
   /** libdatachannel's log level, to stderr (Verbose shows SCTP). */
   log?: ndc.LogLevel;
 }
@@ -151,7 +155,7 @@ function receive(dc: ndc.DataChannel): void {
 }
 
 if (config.role === 'offer') {
-  const dc = pc.createDataChannel('rawdc', { unordered: !config.ordered });
+  const dc = pc.createDataChannel('rawdc', { unordered: !config.ordered, ...(config.maxRetransmits !== undefined ? { maxRetransmits: config.maxRetransmits } : {}) });
   keep.push(dc);
   dc.onOpen(() => opened(dc));
 } else {

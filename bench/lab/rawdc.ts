@@ -14,7 +14,7 @@
 // Flags: --seconds S (default 20), --delay-ms, --loss-pct, --rate-mbit, --nat-a/--nat-b MODE,
 // --relay (TURN only, iceTransportPolicy relay), --mtu BYTES, --sctp JSON (setSctpSettings, both sides),
 // --high/--low BYTES (bufferedAmount marks, default 4 MiB / 1 MiB as the tunnel), --msg BYTES (default
-// 65520, one DATA packet's payload), --ordered, --prefix (default dcr), --log LEVEL (libdatachannel's
+// 65520, one DATA packet's payload), --ordered, --max-retransmits N (65535: the collapse's fix), --prefix (default dcr), --log LEVEL (libdatachannel's
 // log to stderr), --json (one JSON object at the end instead of the table).
 
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,7 @@ export interface RawDcOptions {
   lowWater?: number;
   messageBytes?: number;
   ordered?: boolean;
+  maxRetransmits?: number;
   log?: LogLevel;
   /** Each received-MB/s second as it comes. */
   onSecond?: (second: number, MBps: number) => void;
@@ -76,6 +77,7 @@ export async function runRawDc(lab: Lab, opts: RawDcOptions = {}): Promise<RawDc
     lowWater: opts.lowWater ?? DEFAULTS.lowWater,
     ordered: opts.ordered ?? false,
     ...(opts.mtu ? { mtu: opts.mtu } : {}),
+    ...(opts.maxRetransmits !== undefined ? { maxRetransmits: opts.maxRetransmits } : {}),
     ...(opts.sctp ? { sctp: opts.sctp } : {}),
     ...(opts.log ? { log: opts.log } : {}),
   };
@@ -146,6 +148,7 @@ async function main(): Promise<void> {
       'nat-a': { type: 'string' }, 'nat-b': { type: 'string' }, relay: { type: 'boolean' }, mtu: { type: 'string' },
       sctp: { type: 'string' }, high: { type: 'string' }, low: { type: 'string' }, msg: { type: 'string' },
       ordered: { type: 'boolean' }, prefix: { type: 'string' }, log: { type: 'string' }, json: { type: 'boolean' },
+      'max-retransmits': { type: 'string' },
     },
   });
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
@@ -164,6 +167,7 @@ async function main(): Promise<void> {
     const set = <K extends keyof RawDcOptions>(k: K, v: RawDcOptions[K] | undefined) => { if (v !== undefined) opts[k] = v; };
     set('seconds', num(values.seconds));
     set('mtu', num(values.mtu));
+    set('maxRetransmits', num(values['max-retransmits']));
     set('highWater', num(values.high));
     set('lowWater', num(values.low));
     set('messageBytes', num(values.msg));
