@@ -70,7 +70,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
 
   function attach(s: Session): void {
     session = s;
-    plane.addPeer(0, s.channel, s.sendWindow);
+    plane.addPeer(0, s.channels, s.sendWindow);
     connected = true;
     for (const w of connectedWaiters) w();
     connectedWaiters = [];

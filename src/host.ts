@@ -71,7 +71,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
           services: Object.keys(options.services),
           window: config.windowBytes,
           busy: closing ? 'the host is shutting down' : sessions.size >= maxClients ? 'the host has too many clients' : undefined,
-          onChannel: (channel, sendWindow) => plane.addPeer(peer, channel, sendWindow),
+          onChannels: (channels, sendWindow) => plane.addPeer(peer, channels, sendWindow),
           onEnd: (reason) => {
             sessions.delete(peer);
             plane.removePeer(peer, reason);

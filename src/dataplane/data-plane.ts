@@ -10,7 +10,7 @@ import net from 'node:net';
 import { tunnelError, listenError } from '../errors.js';
 import { startPool } from './pool.js';
 import { createDispatcher, type DispatcherCounters } from './dispatcher.js';
-import type { Channel } from './peer-link.js';
+import type { PeerChannels } from '../webrtc/channels.js';
 
 export interface DataPlaneOptions {
   role: 'host' | 'client';
@@ -94,7 +94,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   }
 
   return {
-    addPeer: (peer: number, channel: Channel, sendWindow: number) => dispatcher.addPeer(peer, channel, sendWindow),
+    addPeer: (peer: number, channels: PeerChannels, sendWindow: number) => dispatcher.addPeer(peer, channels, sendWindow),
     removePeer: (peer: number, reason: string) => dispatcher.removePeer(peer, reason),
     async stats(timeoutMs = STATS_TIMEOUT_MS): Promise<DataPlaneStats> {
       const shards = await Promise.all(pool.posts.map((_, index) => shardStats(index, timeoutMs)));
@@ -112,7 +112,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
 }
 
 export interface DataPlane {
-  addPeer(peer: number, channel: Channel, sendWindow: number): void;
+  addPeer(peer: number, channels: PeerChannels, sendWindow: number): void;
   removePeer(peer: number, reason: string): void;
   stats(timeoutMs?: number): Promise<DataPlaneStats>;
   routes(peer: number): number;

@@ -18,7 +18,8 @@ import type { Logger } from '../shared/log.js';
 import { trace, TraceEvent } from '../shared/trace.js';
 import { onceATurn } from '../shared/turn.js';
 import { createRoutes, Route } from './routes.js';
-import { createPeerLink, disown, type Channel, type PeerLink } from './peer-link.js';
+import { createPeerLink, disown, type PeerLink } from './peer-link.js';
+import type { PeerChannels } from '../webrtc/channels.js';
 import { coalesce, type Outgoing } from './coalesce.js';
 import { createShardMail } from './shard-mail.js';
 import type { ShardPost } from './pool.js';
@@ -73,16 +74,16 @@ export function createDispatcher(options: DispatcherOptions) {
     if (state.small.length === 0) return;
     const pieces = state.small;
     state.small = [];
-    for (const item of coalesce(pieces, shards.length, COALESCE_MAX_BYTES)) state.link.send(item);
+    for (const item of coalesce(pieces, shards.length, COALESCE_MAX_BYTES)) state.link.send(item, false);
   }
 
   // ---- from the peer ----
 
   /** The shard of the packet at `offset`, or -1 to drop it (pings are answered here). */
-  function routeOf(peer: number, state: PeerState, msg: Uint8Array, offset: number): number {
+  function routeOf(peer: number, state: PeerState, msg: Uint8Array, offset: number, bytes: number): number {
     const type = msg[offset] ?? 0;
     if (type === PacketType.PING) {
-      state.link.ping(peekSeq(msg, offset));
+      state.link.ping(msg.subarray(offset, offset + bytes), peekSeq(msg, offset));
       return -1;
     }
     const id = peekStreamId(msg, offset);
@@ -115,7 +116,7 @@ export function createDispatcher(options: DispatcherOptions) {
         break;
       }
       if (offset + bytes > msg.byteLength) bytes = msg.byteLength - offset;
-      const shard = routeOf(peer, state, msg, offset);
+      const shard = routeOf(peer, state, msg, offset, bytes);
       if (shard >= 0) {
         parts.push({ shard, start: offset, end: offset + bytes });
         if (oneShard < 0) oneShard = shard;
@@ -165,7 +166,7 @@ export function createDispatcher(options: DispatcherOptions) {
       if (message.byteLength >= COALESCE_MAX_BYTES) {
         // what waits goes first: a stream's CONNECT stays ahead of its first full DATA packet
         sendSmall(state);
-        state.link.send({ message, shard: index });
+        state.link.send({ message, shard: index }, true);
         continue;
       }
       state.small.push({ message, shard: index });
@@ -176,12 +177,12 @@ export function createDispatcher(options: DispatcherOptions) {
 
   // ---- peers and shards coming and going ----
 
-  function addPeer(peer: number, channel: Channel, sendWindow: number): void {
+  function addPeer(peer: number, channels: PeerChannels, sendWindow: number): void {
     routes.addPeer(peer);
     const state: PeerState = {
       sendWindow,
       small: [],
-      link: createPeerLink(channel, config, counters, {
+      link: createPeerLink(channels, config, counters, {
         message: (msg) => onChannelMessage(peer, state, msg),
         handedOver: mail.handedOver,
         drained: scheduleTurn,
@@ -213,7 +214,7 @@ export function createDispatcher(options: DispatcherOptions) {
       state.link.disown(index);
     }
     for (const { peer, id } of routes.takeShard(index)) {
-      peers.get(peer)?.link.send({ message: encodePacket(PacketType.RESET, id, 0, Buffer.from(`${ResetReason.WORKER_CRASHED}: worker ${index}`)), shard: -1 });
+      peers.get(peer)?.link.send({ message: encodePacket(PacketType.RESET, id, 0, Buffer.from(`${ResetReason.WORKER_CRASHED}: worker ${index}`)), shard: -1 }, false);
     }
   }
 
@@ -231,6 +232,7 @@ export function createDispatcher(options: DispatcherOptions) {
   return {
     addPeer, removePeer, fromShard, shardLost, shardStarted, close, counters,
     routes: (peer: number) => routes.count(peer),
+    rttMs: (peer: number) => peers.get(peer)?.link.rttMs() ?? null,
     queuedBytes: () => { let n = 0; for (const s of peers.values()) n += s.link.queuedBytes(); return n; },
   };
 }

@@ -1,28 +1,30 @@
-// One peer's DataChannel as the dispatcher drives it: messages go out while the channel's
-// bufferedAmount is under its high-water mark and queue behind it otherwise, draining on
-// onBufferedAmountLow (with a polling fallback); a keepalive ping every interval, and a peer silent
-// for the timeout is declared dead. Pings are answered, so each side hears from the other at its own
-// interval, whatever the other's is.
+// One peer's DataChannels as the dispatcher drives them (see ../webrtc/channels.ts for why there are
+// two: small messages and full-size DATA). Each channel sends while its bufferedAmount is under the
+// high-water mark and queues behind it otherwise, draining on onBufferedAmountLow (with a polling
+// fallback). A ping goes out every keepalive interval and is answered; its echoed timestamp gives the
+// round-trip time; a peer silent for the timeout is declared dead.
 //
-//   send(item) ──▶ bufferedAmount < high? ──yes──▶ sendMessageBinary ──▶ handedOver(item)
-//                          │ no
-//                          ▼
-//                        queue ──onBufferedAmountLow / poll──▶ sendMessageBinary ──▶ handedOver(item)
+//   send(item, bulk?) ──▶ that channel's bufferedAmount < high? ──yes──▶ sendMessageBinary ──▶ handedOver
+//                                      │ no
+//                                      ▼
+//                             that channel's queue ──low event / poll──▶ sendMessageBinary ──▶ handedOver
 //
 // handedOver returns the bytes' hop allowance to their shard: a full channel therefore stops the
-// shards, which stop reading their sockets, which pushes back on the applications.
+// shards, which stop reading their sockets, which pushes back on the applications. bufferedAmount
+// counts only libdatachannel's own queue, which is one queue for the whole association; the real
+// buffer is usrsctp's (4 MiB, see ../webrtc/peer.ts), so a low mark keeps small messages from
+// waiting behind bulk ones in libdatachannel while usrsctp still has plenty to send.
 
-import type { DataChannel } from 'node-datachannel';
-import { PacketType, encodePacket } from '../shared/packet.js';
+import { PacketType, encodePacket, HEADER_BYTES } from '../shared/packet.js';
 import type { DataPlaneConfig } from '../shared/limits.js';
 import { trace, TraceEvent } from '../shared/trace.js';
+import type { Channel, PeerChannels } from '../webrtc/channels.js';
 import type { Outgoing } from './coalesce.js';
-
-/** The part of node-datachannel's DataChannel the data plane uses (a fake in unit tests). */
-export type Channel = Pick<DataChannel, 'sendMessageBinary' | 'bufferedAmount' | 'setBufferedAmountLowThreshold' | 'onBufferedAmountLow' | 'onMessage' | 'isOpen'>;
 
 /** Polling fallback in case onBufferedAmountLow is missed (ms). */
 const DRAIN_POLL_MS = 20;
+/** Weight of a new round-trip sample in the smoothed RTT (as TCP's 1/8). */
+const RTT_GAIN = 1 / 8;
 
 export interface LinkCounters {
   messagesOut: number;
@@ -50,25 +52,14 @@ export function disown(item: Outgoing, shard: number): void {
   if (item.mix) item.mix[shard] = 0;
 }
 
-export function createPeerLink(channel: Channel, config: DataPlaneConfig, counters: LinkCounters, hooks: LinkHooks) {
-  const queue: Outgoing[] = [];
-  let queuedBytes = 0;
+export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, counters: LinkCounters, hooks: LinkHooks) {
   let lastSeen = Date.now();
-  let drainTimer: NodeJS.Timeout | null = null;
   let closed = false;
+  let rttMs: number | null = null;
 
-  const ping = encodePacket(PacketType.PING, 0, 0);
-  const pong = encodePacket(PacketType.PING, 0, 1);
-  const keepalive = setInterval(() => {
-    const silent = Date.now() - lastSeen;
-    if (silent > config.peerTimeoutMs) hooks.dead(`no answer for ${silent} ms`);
-    else if (queue.length === 0) sendNow(ping);
-  }, config.keepaliveMs);
-  keepalive.unref();
-
-  /** Sends outside the queue and the allowance (pings, the main thread's own RESETs); false if the
+  /** Sends outside the queues and the allowance (pings, the main thread's own RESETs); false if the
    *  channel refused it, and then the peer is dead. */
-  function sendNow(message: Uint8Array): boolean {
+  function sendNow(message: Uint8Array, channel: Channel = channels.small): boolean {
     if (closed) return false;
     try {
       trace?.stamp(TraceEvent.SEND);
@@ -83,66 +74,117 @@ export function createPeerLink(channel: Channel, config: DataPlaneConfig, counte
     }
   }
 
-  function send(item: Outgoing): void {
-    if (queue.length === 0 && channel.bufferedAmount() < config.channelHighWaterBytes) {
-      sendNow(item.message);
-      hooks.handedOver(item); // sent, or dropped with a dead peer: either way the shard is owed it
-      return;
+  function lane(channel: Channel) {
+    const queue: Outgoing[] = [];
+    let queuedBytes = 0;
+    let drainTimer: NodeJS.Timeout | null = null;
+
+    function send(item: Outgoing): void {
+      if (queue.length === 0 && channel.bufferedAmount() < config.channelHighWaterBytes) {
+        sendNow(item.message, channel);
+        hooks.handedOver(item); // sent, or dropped with a dead peer: either way the shard is owed it
+        return;
+      }
+      queue.push(item);
+      queuedBytes += item.message.byteLength;
+      if (queuedBytes > counters.peakQueuedBytes) counters.peakQueuedBytes = queuedBytes;
+      drainTimer ??= setInterval(drain, DRAIN_POLL_MS);
     }
-    queue.push(item);
-    queuedBytes += item.message.byteLength;
-    if (queuedBytes > counters.peakQueuedBytes) counters.peakQueuedBytes = queuedBytes;
-    drainTimer ??= setInterval(drain, DRAIN_POLL_MS);
+
+    function drain(): void {
+      let sent = 0;
+      while (sent < queue.length && channel.bufferedAmount() < config.channelHighWaterBytes) {
+        const item = queue[sent];
+        if (!item || !sendNow(item.message, channel)) break; // the peer is gone: close() hands the rest over
+        sent++;
+        queuedBytes -= item.message.byteLength;
+        hooks.handedOver(item);
+      }
+      if (sent > 0) queue.splice(0, sent);
+      if (queue.length === 0 && drainTimer) {
+        clearInterval(drainTimer);
+        drainTimer = null;
+      }
+      if (sent > 0) hooks.drained();
+    }
+
+    channel.setBufferedAmountLowThreshold(config.channelLowWaterBytes);
+    channel.onBufferedAmountLow(drain);
+    channel.onMessage((msg) => {
+      if (closed) return;
+      if (typeof msg === 'string' || !Buffer.isBuffer(msg)) {
+        counters.dropped++;
+        return;
+      }
+      lastSeen = Date.now();
+      hooks.message(msg);
+    });
+
+    return {
+      send,
+      queuedBytes: () => queuedBytes,
+      idle: () => queue.length === 0,
+      forEachQueued: (fn: (item: Outgoing) => void) => { for (const item of queue) fn(item); },
+      close(): void {
+        if (drainTimer) clearInterval(drainTimer);
+        drainTimer = null;
+        const left = queue.splice(0);
+        queuedBytes = 0;
+        for (const item of left) hooks.handedOver(item);
+      },
+    };
   }
 
-  function drain(): void {
-    let sent = 0;
-    while (sent < queue.length && channel.bufferedAmount() < config.channelHighWaterBytes) {
-      const item = queue[sent];
-      if (!item || !sendNow(item.message)) break; // the peer is gone: close() hands the rest over
-      sent++;
-      queuedBytes -= item.message.byteLength;
-      hooks.handedOver(item);
-    }
-    if (sent > 0) queue.splice(0, sent);
-    if (queue.length === 0 && drainTimer) {
-      clearInterval(drainTimer);
-      drainTimer = null;
-    }
-    if (sent > 0) hooks.drained();
+  const small = lane(channels.small);
+  const bulk = channels.bulk === channels.small ? small : lane(channels.bulk);
+  const lanes = bulk === small ? [small] : [small, bulk];
+
+  /** PING seq 0 carries our clock (ms, float64); the pong (seq 1) echoes it back. */
+  function ping(): Uint8Array {
+    const stamp = new Uint8Array(8);
+    new DataView(stamp.buffer).setFloat64(0, performance.now());
+    return encodePacket(PacketType.PING, 0, 0, stamp);
   }
 
-  channel.setBufferedAmountLowThreshold(config.channelLowWaterBytes);
-  channel.onBufferedAmountLow(drain);
-  channel.onMessage((msg) => {
-    if (closed) return;
-    if (typeof msg === 'string' || !Buffer.isBuffer(msg)) {
-      counters.dropped++;
-      return;
-    }
-    lastSeen = Date.now();
-    hooks.message(msg);
-  });
+  const keepalive = setInterval(() => {
+    const silent = Date.now() - lastSeen;
+    if (silent > config.peerTimeoutMs) hooks.dead(`no answer for ${silent} ms`);
+    else if (small.idle()) sendNow(ping());
+  }, config.keepaliveMs);
+  keepalive.unref();
 
   return {
-    send, sendNow,
-    /** A ping from the peer (seq 0) gets a pong (seq 1); a pong is only a sign of life. */
-    ping(seq: number): void { if (seq === 0) sendNow(pong); },
-    queuedBytes: () => queuedBytes,
+    sendNow,
+    /** Queues or sends a message: full-size DATA on the bulk channel, the rest on the small one. */
+    send(item: Outgoing, isBulk: boolean): void { (isBulk ? bulk : small).send(item); },
+    /** A PING packet from the peer (`packet` is its whole encoding): a ping gets its pong, a pong
+     *  is a round-trip sample. */
+    ping(packet: Uint8Array, seq: number): void {
+      if (seq === 0) {
+        const pong = new Uint8Array(packet); // the same timestamp back
+        new DataView(pong.buffer).setUint32(8, 1);
+        sendNow(pong);
+        return;
+      }
+      if (packet.byteLength < HEADER_BYTES + 8) return; // a peer that sends no timestamp
+      const sent = new DataView(packet.buffer, packet.byteOffset + HEADER_BYTES, 8).getFloat64(0);
+      const sample = performance.now() - sent;
+      if (!(sample >= 0 && sample < 60_000)) return;
+      rttMs = rttMs === null ? sample : rttMs + RTT_GAIN * (sample - rttMs);
+    },
+    /** The smoothed round-trip time over the small channel (ms), once a pong came back. */
+    rttMs: () => rttMs,
+    queuedBytes: () => lanes.reduce((n, l) => n + l.queuedBytes(), 0),
     /** A shard died: its queued bytes still go out, but nobody is owed them any more. */
     disown(shard: number): void {
-      for (const item of queue) disown(item, shard);
+      for (const l of lanes) l.forEachQueued((item) => disown(item, shard));
     },
     /** Stops the timers; what was still queued is handed over (the shards get their allowance back). */
     close(): void {
       if (closed) return;
       closed = true;
       clearInterval(keepalive);
-      if (drainTimer) clearInterval(drainTimer);
-      drainTimer = null;
-      const left = queue.splice(0);
-      queuedBytes = 0;
-      for (const item of left) hooks.handedOver(item);
+      for (const l of lanes) l.close();
     },
   };
 }

@@ -40,8 +40,11 @@ export const defaultConfig: DataPlaneConfig = {
   dialTimeoutMs: 10000,
   // Enough for several 64 KiB packets per shard in flight, small next to the window sum.
   hopAllowanceBytes: 2 * 1024 * 1024,
-  channelHighWaterBytes: 4 * 1024 * 1024,
-  channelLowWaterBytes: 1024 * 1024,
+  // libdatachannel's queue (what bufferedAmount counts) is one FIFO for the association, in front of
+  // usrsctp's own 4 MiB send buffer: keeping it short lets small messages overtake bulk in usrsctp,
+  // while usrsctp's buffer keeps the path busy. 256 KiB-1 MiB all held the lab's rates (RTT 40 ms).
+  channelHighWaterBytes: 1024 * 1024,
+  channelLowWaterBytes: 256 * 1024,
   keepaliveMs: 1000,
   peerTimeoutMs: 5000,
   outageWaitMs: 10000,

@@ -7,6 +7,7 @@
 
 import type ndc from 'node-datachannel';
 import { createPeer, addCandidate, type IceOptions } from '../webrtc/peer.js';
+import { openChannels, type PeerChannels } from '../webrtc/channels.js';
 import { TunnelError, tunnelError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../shared/log.js';
 import { encodeSignal, decodePlain, PROTOCOL_VERSION, HANDSHAKE_TIMEOUT_MS, type Plain } from './codec.js';
@@ -15,7 +16,7 @@ import type { SignalConn } from './conn.js';
 
 export interface Session {
   pc: ndc.PeerConnection;
-  channel: ndc.DataChannel;
+  channels: PeerChannels;
   services: string[];
   /** the host's receive window: our streams' send window towards it */
   sendWindow: number;
@@ -49,14 +50,14 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
   let wake: (() => void) | null = null;
   let failure: TunnelError | null = null;
   let pc: ndc.PeerConnection | null = null;
-  let channel: ndc.DataChannel | null = null;
+  let channels: ndc.DataChannel[] = []; // kept referenced: an unreferenced channel is collected and closes
   let endSession: (reason: string) => void = () => {};
   const ended = new Promise<string>((resolve) => {
     let over = false;
     endSession = (reason) => {
       if (over) return;
       over = true;
-      try { channel?.close(); } catch { /* closed */ }
+      for (const dc of channels) { try { dc.close(); } catch { /* closed */ } }
       try { pc?.close(); } catch { /* closed */ }
       conn.terminate();
       resolve(reason);
@@ -125,19 +126,19 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
       candidate: (cand, mid) => send(addMac(macs, { t: 'cand', cand, mid })),
     });
     pc = peer;
-    const dc = peer.createDataChannel('tunnel', { unordered: true }); // reliable, unordered
-    channel = dc;
-    let isOpen = false;
-    dc.onOpen(() => { isOpen = true; wake?.(); });
+    const { opened, all } = openChannels(peer);
+    channels = all;
+    let open: PeerChannels | null = null;
+    void opened.then((o) => { open = o.channels; wake?.(); });
     peer.onStateChange((state) => {
       if (state === 'failed' || state === 'closed') {
         fail(tunnelError('PEER_FAILED', `the WebRTC connection ${state}`));
         endSession(`connection ${state}`);
       }
     });
-    dc.onClosed(() => endSession('data channel closed'));
+    for (const dc of all) dc.onClosed(() => endSession('data channel closed'));
     const openDeadline = Date.now() + PEER_OPEN_TIMEOUT_MS;
-    while (!isOpen) {
+    while (!open) {
       if (Date.now() >= openDeadline) throw tunnelError('PEER_FAILED', `no WebRTC connection to the host within ${PEER_OPEN_TIMEOUT_MS / 1000} s (ICE failed: check --ice-server / --ice-bind)`);
       if (inbox.length === 0 && !failure) {
         await new Promise<void>((resolve) => {
@@ -163,7 +164,7 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
         endSession('signaling error');
       }
     });
-    return { pc: peer, channel: dc, services: welcome.services, sendWindow: welcome.window, ended, end: endSession };
+    return { pc: peer, channels: open, services: welcome.services, sendWindow: welcome.window, ended, end: endSession };
   } catch (err) {
     endSession('setup failed');
     if (err instanceof TunnelError) throw err;

@@ -3,6 +3,7 @@
 //   hello ──▶ guard: locked out? ──▶ CPace share ──▶ auth: right PIN? ──▶ welcome ──▶ session:
 //                  └─ LOCKED_OUT              └─ WRONG_PIN (a failed guess)        params, SDP offer,
 //                                                                                  candidates (MAC'd)
+//                                                                                  then the channels
 //
 // An attempt that ends without a verdict (silence, a disconnect, garbage) counts as a failed guess,
 // and so does one still in flight, so parallel connections cannot outrun the guard. Once the
@@ -10,6 +11,7 @@
 
 import type ndc from 'node-datachannel';
 import { createPeer, addCandidate, type IceOptions } from '../webrtc/peer.js';
+import { acceptChannels, type PeerChannels } from '../webrtc/channels.js';
 import type { Logger } from '../shared/log.js';
 import { encodeSignal, decodePlain, SignalError, PROTOCOL_VERSION, HANDSHAKE_TIMEOUT_MS, type Plain } from './codec.js';
 import { hostStart, hostCheck, addMac, checkMac, AuthError, type MacState } from './auth.js';
@@ -27,8 +29,8 @@ export interface HostHandshakeOptions {
   log: Logger;
   /** Set when the client must be refused at once: the host is busy or shutting down. */
   busy?: string | undefined;
-  /** The DataChannel is open; `sendWindow` is the client's receive window. */
-  onChannel(channel: ndc.DataChannel, sendWindow: number): void;
+  /** The DataChannels are open; `sendWindow` is the client's receive window. */
+  onChannels(channels: PeerChannels, sendWindow: number): void;
   /** The session is over, for whatever reason (called once). */
   onEnd(reason: string): void;
 }
@@ -43,7 +45,7 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
   const { peer, log } = options;
   const address = conn.remote;
   let pc: ndc.PeerConnection | null = null;
-  let channel: ndc.DataChannel | null = null;
+  let channels: ndc.DataChannel[] = []; // kept referenced: an unreferenced channel is collected and closes
   let sendWindow = options.window;
   let step: 'hello' | 'auth' | 'session' = 'hello';
   let pake: ReturnType<typeof hostStart> | null = null;
@@ -59,8 +61,8 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
     over = true;
     clearTimeout(timer);
     endAttempt(false);
-    if (channel) log.info('client left', { peer, reason });
-    try { channel?.close(); } catch { /* already closed */ }
+    if (channels.length > 0) log.info('client left', { peer, reason });
+    for (const dc of channels) { try { dc.close(); } catch { /* already closed */ } }
     try { pc?.close(); } catch { /* already closed */ }
     conn.terminate();
     options.onEnd(reason);
@@ -124,11 +126,11 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
         sdp: (sdp, type) => send(addMac(m, { t: 'sdp', sdp, type })),
         candidate: (cand, mid) => send(addMac(m, { t: 'cand', cand, mid })),
       });
-      pc.onDataChannel((dc) => {
-        if (channel || over) { dc.close(); return; }
-        channel = dc; // keep it referenced: an unreferenced channel is collected and closes
-        dc.onClosed(() => end('data channel closed'));
-        options.onChannel(dc, sendWindow);
+      acceptChannels(pc, (opened) => {
+        if (over) { for (const dc of opened.keep) dc.close(); return; }
+        channels = opened.keep;
+        for (const dc of channels) dc.onClosed(() => end('data channel closed'));
+        options.onChannels(opened.channels, sendWindow);
         log.info('client connected', { peer, address });
       });
       pc.onStateChange((state) => {
@@ -160,5 +162,5 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
   conn.onClose(() => end('signaling closed'));
   if (options.busy) refuse('BUSY', options.busy);
 
-  return { connected: () => channel !== null && !over, end };
+  return { connected: () => channels.length > 0 && !over, end };
 }

@@ -66,7 +66,8 @@ describe('a hostile peer', { timeout: 120_000 }, () => {
         if (attempt >= 3) throw err;
       }
     }
-    evil.channel.onMessage(() => {}); // RESETs and PINGs come back; ignore them
+    evil.channels.small.onMessage(() => {}); // RESETs and PINGs come back; ignore them
+    evil.channels.bulk.onMessage(() => {});
   });
 
   after(async () => {
@@ -80,7 +81,7 @@ describe('a hostile peer', { timeout: 120_000 }, () => {
   it('survives garbage, resets only the offending streams, and a good stream completes byte-exact', async () => {
     const payload = randomBytes(16 * 1024 * 1024);
     const goodTransfer = echoExact(forward, payload);
-    const send = (m: Uint8Array) => evil.channel.sendMessageBinary(m);
+    const send = (m: Uint8Array) => evil.channels.small.sendMessageBinary(m);
 
     // random bytes of every length
     for (let i = 0; i < 300; i++) send(randomBytes(1 + Math.floor(random() * 200)));
@@ -130,8 +131,8 @@ describe('a hostile peer', { timeout: 120_000 }, () => {
 
   it('a peer that vanishes mid-stream has its streams closed and its routes released', async () => {
     const before = answered(await host.stats()).reduce((n, s) => n + s.streams, 0);
-    evil.channel.sendMessageBinary(connect(0x4000));
-    evil.channel.sendMessageBinary(data(0x4000, 1, 1000));
+    evil.channels.small.sendMessageBinary(connect(0x4000));
+    evil.channels.small.sendMessageBinary(data(0x4000, 1, 1000));
     await settle(200);
     evil.end('vanish');
     await settle(500);

@@ -2,7 +2,7 @@
 // sent (copied, as sendMessageBinary copies), lets the test set bufferedAmount, fire the low-water
 // event, deliver messages, and make sends fail.
 
-import type { Channel } from '../../src/dataplane/peer-link.js';
+import type { Channel, PeerChannels } from '../../src/webrtc/channels.js';
 
 export function fakeChannel() {
   const sent: Uint8Array[] = [];
@@ -30,4 +30,12 @@ export function fakeChannel() {
     deliver: (msg: string | Buffer) => onMessage(msg),
     fail: () => { failing = true; },
   };
+}
+
+/** A session's channels over fakes: one fake for both, or a small and a bulk one. */
+export function fakeChannels(split = false) {
+  const small = fakeChannel();
+  const bulk = split ? fakeChannel() : small;
+  const channels: PeerChannels = { small: small.channel, bulk: bulk.channel };
+  return { channels, small, bulk };
 }

@@ -7,25 +7,26 @@ import { createPeerLink, type LinkCounters } from '../../src/dataplane/peer-link
 import type { Outgoing } from '../../src/dataplane/coalesce.js';
 import { defaultConfig, type DataPlaneConfig } from '../../src/shared/limits.js';
 import { encodePacket, decodePackets, PacketType } from '../../src/shared/packet.js';
-import { fakeChannel } from '../support/fake-channel.js';
+import { fakeChannels } from '../support/fake-channel.js';
 
 const T = { timeout: 5_000 };
 const config: DataPlaneConfig = { ...defaultConfig, keepaliveMs: 20, peerTimeoutMs: 100 };
 
-function link(overrides: Partial<DataPlaneConfig> = {}) {
-  const fake = fakeChannel();
+function link(overrides: Partial<DataPlaneConfig> = {}, split = false) {
+  const fakes = fakeChannels(split);
+  const fake = fakes.small;
   const handed: Outgoing[] = [];
   const dead: string[] = [];
   const messages: Buffer[] = [];
   let drained = 0;
   const counters: LinkCounters = { messagesOut: 0, bytesOut: 0, peakQueuedBytes: 0, dropped: 0 };
-  const l = createPeerLink(fake.channel, { ...config, ...overrides }, counters, {
+  const l = createPeerLink(fakes.channels, { ...config, ...overrides }, counters, {
     message: (m) => messages.push(m),
     handedOver: (item) => handed.push(item),
     drained: () => { drained++; },
     dead: (reason) => dead.push(reason),
   });
-  return { l, fake, handed, dead, messages, counters, drained: () => drained };
+  return { l, fake, bulk: fakes.bulk, handed, dead, messages, counters, drained: () => drained };
 }
 
 const item = (n: number): Outgoing => ({ message: encodePacket(PacketType.DATA, n, 0, new Uint8Array(100)), shard: 0 });
@@ -33,11 +34,11 @@ const item = (n: number): Outgoing => ({ message: encodePacket(PacketType.DATA, 
 test('under the high-water mark a message leaves at once; above it, it queues and leaves on the low event, in order', T, () => {
   const t = link();
   try {
-    t.l.send(item(1));
+    t.l.send(item(1), false);
     assert.equal(t.fake.sent.length, 1);
     t.fake.setBuffered(config.channelHighWaterBytes);
-    t.l.send(item(2));
-    t.l.send(item(3));
+    t.l.send(item(2), false);
+    t.l.send(item(3), false);
     assert.equal(t.fake.sent.length, 1);
     assert.equal(t.l.queuedBytes(), 2 * 116);
     assert.deepEqual(t.handed.map((i) => decodePackets(i.message)[0]?.streamId), [1], 'queued ones are not handed over yet');
@@ -55,14 +56,14 @@ test('under the high-water mark a message leaves at once; above it, it queues an
 test('close hands over what was still queued, once; a send that throws declares the peer dead', T, () => {
   const t = link();
   t.fake.setBuffered(config.channelHighWaterBytes);
-  t.l.send(item(1));
+  t.l.send(item(1), false);
   t.l.close();
   t.l.close();
   assert.equal(t.handed.length, 1);
   const u = link();
   try {
     u.fake.fail();
-    u.l.send(item(2));
+    u.l.send(item(2), false);
     assert.equal(u.dead.length, 1);
     assert.match(u.dead[0] ?? '', /send failed/);
     assert.equal(u.handed.length, 1, 'its allowance is returned all the same');
@@ -78,11 +79,18 @@ test('keepalive: a ping every interval; a ping from the peer gets a pong; silenc
     const pings = t.fake.sent.flatMap((m) => decodePackets(m)).filter((p) => p.type === PacketType.PING && p.seq === 0);
     assert.ok(pings.length >= 1, 'pings go out');
     t.fake.sent.length = 0;
-    t.fake.deliver(Buffer.from(encodePacket(PacketType.PING, 0, 0)));
-    t.l.ping(0);
-    assert.deepEqual(t.fake.sent.flatMap((m) => decodePackets(m)).map((p) => [p.type, p.seq]), [[PacketType.PING, 1]]);
-    t.l.ping(1);
+    const stamp = new Uint8Array(8);
+    new DataView(stamp.buffer).setFloat64(0, performance.now() - 40);
+    const theirPing = encodePacket(PacketType.PING, 0, 0, stamp);
+    t.fake.deliver(Buffer.from(theirPing));
+    t.l.ping(theirPing, 0);
+    const [pong] = t.fake.sent.flatMap((m) => decodePackets(m));
+    assert.deepEqual([pong?.type, pong?.seq], [PacketType.PING, 1]);
+    assert.deepEqual(pong?.payload, stamp, 'the pong echoes the ping\'s timestamp');
+    assert.equal(t.l.rttMs(), null, 'answering a ping is not a sample');
+    t.l.ping(encodePacket(PacketType.PING, 0, 1, stamp), 1); // a pong to a ping of ours sent 40 ms ago
     assert.equal(t.fake.sent.length, 1, 'a pong is not answered');
+    assert.ok((t.l.rttMs() ?? 0) >= 40 && (t.l.rttMs() ?? 0) < 1000, `rtt ${t.l.rttMs()}`);
     assert.equal(t.messages.length, 1);
     await new Promise((r) => setTimeout(r, config.peerTimeoutMs + 3 * config.keepaliveMs));
     assert.ok(t.dead.some((r) => /no answer/.test(r)));
@@ -97,6 +105,25 @@ test('text messages are dropped and counted, not passed on', T, () => {
     t.fake.deliver('hello');
     assert.equal(t.messages.length, 0);
     assert.equal(t.counters.dropped, 1);
+  } finally {
+    t.l.close();
+  }
+});
+
+test('two channels: full-size DATA goes on the bulk one; a small message does not wait behind queued bulk', T, () => {
+  const t = link({}, true);
+  try {
+    t.bulk.setBuffered(config.channelHighWaterBytes);
+    t.l.send(item(1), true);
+    t.l.send(item(2), true);
+    t.l.send(item(3), false);
+    assert.equal(t.bulk.sent.length, 0, 'bulk waits for its channel');
+    assert.deepEqual(t.fake.sent.map((m) => decodePackets(m)[0]?.streamId), [3], 'the small message left at once');
+    t.bulk.setBuffered(0);
+    t.bulk.low();
+    assert.deepEqual(t.bulk.sent.map((m) => decodePackets(m)[0]?.streamId), [1, 2]);
+    t.bulk.deliver(Buffer.from(encodePacket(PacketType.DATA, 9, 0, new Uint8Array(1))));
+    assert.equal(t.messages.length, 1, 'messages from either channel are read');
   } finally {
     t.l.close();
   }
