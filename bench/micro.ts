@@ -12,7 +12,7 @@ import { PacketType, encodePacket, decodePackets, type Packet } from '../src/sha
 import { createReassembler, reassemble } from '../workers/reassembler.js';
 import { createDispatcher } from '../src/dataplane/dispatcher.js';
 import type { Channel } from '../src/webrtc/channels.js';
-import { defaultConfig } from '../src/shared/limits.js';
+import { defaultConfig, windowOffer } from '../src/shared/limits.js';
 import { createLogger } from '../src/shared/log.js';
 import type { ToShard } from '../src/shared/thread-messages.js';
 
@@ -134,7 +134,7 @@ function dispatcherOurs(shards: number): { run: () => Promise<number>; close(): 
   } as unknown as Channel;
   const posts = Array.from({ length: shards }, () => (msg: ToShard) => { if (msg.t === 'turn') for (const b of msg.pkts) sink += b.bufs.length; });
   const dispatcher = createDispatcher({ role: 'host', config: defaultConfig, shards: posts, log: createLogger('micro', 'error'), onPeerDead: () => {} });
-  dispatcher.addPeer(1, { small: channel, bulk: channel }, defaultConfig.windowBytes);
+  dispatcher.addPeer(1, { small: channel, bulk: channel }, windowOffer(defaultConfig));
   const messages = channelMessages();
   return {
     run: async () => {

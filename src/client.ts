@@ -3,7 +3,7 @@
 // unreachable, wrong PIN, port in use); after start-up the client keeps its listeners and
 // reconnects with backoff when the host goes away.
 
-import { defaultConfig, verifyConfig } from './shared/limits.js';
+import { defaultConfig, verifyConfig, windowOffer } from './shared/limits.js';
 import { createLogger } from './shared/log.js';
 import type { Forward } from './shared/thread-messages.js';
 import { workerCount, type SideOptions } from './options.js';
@@ -42,7 +42,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   const workers = workerCount(options.workers);
   if (options.forwards.length === 0) throw tunnelError('BAD_FLAG', 'at least one --forward is needed');
   const handshake: ClientHandshakeOptions = {
-    pin: options.pin, window: config.windowBytes, log, hostName: options.connect,
+    pin: options.pin, window: windowOffer(config), log, hostName: options.connect,
     ice: { iceServers: options.iceServers ?? [], iceBind: options.iceBind },
   };
   const connect = async () => connectSession(await openSignaling(options.connect, options.ca), handshake);

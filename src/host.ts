@@ -3,7 +3,7 @@
 // start-up rejects; after that, trouble with one client or one stream is logged and contained.
 
 import { randomInt } from 'node:crypto';
-import { defaultConfig, verifyConfig } from './shared/limits.js';
+import { defaultConfig, verifyConfig, windowOffer } from './shared/limits.js';
 import { createLogger } from './shared/log.js';
 import type { Service } from './shared/thread-messages.js';
 import { workerCount, type SideOptions } from './options.js';
@@ -69,7 +69,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
         sessions.set(peer, acceptClient(conn, {
           peer, pin, guard, ice, log,
           services: Object.keys(options.services),
-          window: config.windowBytes,
+          window: windowOffer(config),
           busy: closing ? 'the host is shutting down' : sessions.size >= maxClients ? 'the host has too many clients' : undefined,
           onChannels: (channels, sendWindow) => plane.addPeer(peer, channels, sendWindow),
           onEnd: (reason) => {

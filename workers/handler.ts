@@ -11,11 +11,11 @@
 //   both FINs done ─────────▶ done(): the id and the route are released
 //   RESET (either way) ─────▶ both directions abort now; done()
 //
-// Flow control (per stream, per direction). The sender may have at most `windowBytes` that the
+// Flow control (per stream, per direction). The sender may have at most a window of bytes that the
 // receiver has not credited back. The receiver credits bytes once its TCP socket accepted them
-// (write() returned true, or 'drain'), in WINDOW packets of at least a quarter window so credit does
-// not cost a packet per write. A peer that sends past its window is reset: our memory for one
-// stream is therefore bounded by the window (reassembler + socket write buffer) plus one packet.
+// (write() returned true, or 'drain'); the window starts small and grows while the peer keeps it
+// busy (./receive-window.ts). A peer that sends past its window is reset: our memory for one stream
+// is therefore bounded by its window (reassembler + socket write buffer) plus one packet.
 
 import type net from 'node:net';
 import { HEADER_BYTES, PacketType, encodePacket, payloadText, MAX_PAYLOAD_BYTES, type Packet } from '../src/shared/packet.js';
@@ -23,13 +23,21 @@ import { ResetReason } from '../src/shared/reset-reason.js';
 import type { DataPlaneConfig } from '../src/shared/limits.js';
 import { trace, TraceEvent } from '../src/shared/trace.js';
 import { createReassembler, reassemble } from './reassembler.js';
+import { createReceiveWindow } from './receive-window.js';
 
 /** What the shard gives a stream. */
 export interface StreamEnv {
   streamId: number;
   config: DataPlaneConfig;
-  /** The peer's receive window: how much this stream may have in flight towards it (bytes). */
-  sendWindow: number;
+  /** The peer's receive window for this stream: what it may have in flight at first, and the most
+   *  the peer may ever grant (bytes). */
+  sendWindow: { initial: number; max: number };
+  /** The current round-trip time to the peer (ms). */
+  rttMs(): number;
+  /** Asks to grow this stream's receive window by `bytes`; returns what the budget grants. */
+  grow(bytes: number): number;
+  /** The stream is over: the window it grew beyond its initial size goes back to the budget. */
+  release(bytes: number): void;
   /** Queue one encoded message of this stream for the DataChannel. */
   send(message: Uint8Array): void;
   /** A recycled buffer for a packet of `bytes` (header included), if the shard has one. */
@@ -62,22 +70,20 @@ export interface StreamHandle {
  */
 export function runStream(env: StreamEnv, accepted: net.Socket | null, service: string | null): StreamHandle {
   const { streamId, config } = env;
-  const window = config.windowBytes;
-  const limits = { maxHeldBytes: 2 * window, maxAheadPackets: 16384 };
+  const limits = { maxHeldBytes: 2 * config.windowBytes, maxAheadPackets: 16384 };
   let socket: net.Socket | null = null;
   let connected = accepted !== null;
   let over = false;
 
   // peer -> our socket
   const inbound = createReassembler();
-  let unacked = 0; // bytes received that we have not credited back yet
-  let creditable = 0; // of those, bytes our socket has accepted
+  const window = createReceiveWindow({ initial: config.initialWindowBytes, max: config.windowBytes, rttMs: env.rttMs, grow: env.grow });
   let awaitingDrain = 0; // bytes written while the socket's buffer was over its mark
   let inboundFinished = false;
 
   // our socket -> peer
   let sendSeq = 0;
-  let sendCredit = env.sendWindow;
+  let sendCredit = env.sendWindow.initial;
   let stash: Buffer | null = null; // the tail of a TCP read past our credit (< one read)
   let readEnded = false;
   let finSent = false;
@@ -129,9 +135,8 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
         finish(`${ResetReason.PEER_RESET}: ${payloadText(p.payload)}`, false);
         return;
       case PacketType.DATA:
-        unacked += p.payload.byteLength;
-        if (unacked > window) {
-          reset(ResetReason.FLOW_VIOLATION, `${unacked} bytes in flight, window ${window}`);
+        if (!window.received(p.payload.byteLength)) {
+          reset(ResetReason.FLOW_VIOLATION, `${window.unacked()} bytes in flight, window ${window.size()}`);
           return;
         }
         break;
@@ -186,13 +191,8 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
   }
 
   function credit(bytes: number): void {
-    creditable += bytes;
-    // less than a quarter window stays unreturned, so the sender always keeps 3/4 of its window
-    if (creditable >= window / 4) {
-      env.send(encodePacket(PacketType.WINDOW, streamId, creditable));
-      unacked -= creditable;
-      creditable = 0;
-    }
+    const back = window.consumed(bytes);
+    if (back > 0) env.send(encodePacket(PacketType.WINDOW, streamId, back));
   }
 
   function openService(name: string): void {
@@ -239,8 +239,8 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
 
   function onCredit(bytes: number): void {
     sendCredit += bytes;
-    if (sendCredit > env.sendWindow) {
-      reset(ResetReason.FLOW_VIOLATION, `credit ${sendCredit} exceeds window ${env.sendWindow}`);
+    if (sendCredit > env.sendWindow.max) {
+      reset(ResetReason.FLOW_VIOLATION, `credit ${sendCredit} exceeds window ${env.sendWindow.max}`);
       return;
     }
     if (stash) {
@@ -303,6 +303,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     if (pendingTimer) clearTimeout(pendingTimer);
     if (connectHold) clearTimeout(connectHold);
     inbound.held.clear();
+    env.release(window.grown());
     // A reset reaches the application as a reset (RST), not as a clean end of stream. But libuv
     // refuses an RST once our write side is shut down or while connecting, and Node then leaves the
     // handle open (a worker holding one never terminates): then a plain destroy. After both FINs the

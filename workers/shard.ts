@@ -12,6 +12,7 @@ import { ResetReason } from '../src/shared/reset-reason.js';
 import { createLogger } from '../src/shared/log.js';
 import { onceATurn } from '../src/shared/turn.js';
 import type { PacketBatch, ShardInit, ShardLink, ShardStats, ToShard } from '../src/shared/thread-messages.js';
+import type { WindowOffer } from '../src/shared/limits.js';
 import { runStream, type StreamHandle } from './handler.js';
 import { startListeners } from './listeners.js';
 
@@ -24,7 +25,19 @@ const TOMBSTONE_MS = 10000;
 /** Full-size packet buffers kept for reuse (32 x 64 KiB per shard); the rest become garbage. */
 const MAX_SPARE_BUFFERS = 32;
 
+/** The round-trip time assumed until the keepalive has measured one (ms). */
+const DEFAULT_RTT_MS = 50;
+
 const key = (peer: number, id: number) => peer * 0x1_0000_0000 + id;
+
+/** What the shard knows of a connected peer. */
+interface PeerUp {
+  /** its per-stream receive window: our streams' send window */
+  sendWindow: WindowOffer;
+  rttMs: number;
+  /** how much our streams' receive windows have grown beyond their start, together */
+  grown: number;
+}
 const peerOfKey = (k: number) => Math.floor(k / 0x1_0000_0000);
 
 export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
@@ -33,7 +46,8 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
   const streams = new Map<number, StreamHandle>();
   const tombstones = new Map<number, number>(); // key -> expiry (ms), insertion-ordered
   const quarantine = new Map<number, number>(); // client stream id -> expiry (ms)
-  const peersUp = new Map<number, number>(); // peer -> its receive window (each stream's send window)
+  const peersUp = new Map<number, PeerUp>();
+  const windowBudget = Math.floor(config.windowBudgetBytes / Math.max(1, init.shards)); // bytes per peer
   let allowance = config.hopAllowanceBytes;
   const spare: ArrayBuffer[] = []; // sent full-size packets the dispatcher handed back
   let allowanceWaiters: (() => void)[] = [];
@@ -102,7 +116,19 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
     stats.streams++;
     const handle = runStream({
       streamId: id, config,
-      sendWindow: peersUp.get(peer) ?? config.windowBytes,
+      sendWindow: peersUp.get(peer)?.sendWindow ?? { initial: config.initialWindowBytes, max: config.windowBytes },
+      rttMs: () => peersUp.get(peer)?.rttMs ?? DEFAULT_RTT_MS,
+      grow: (bytes) => {
+        const up = peersUp.get(peer);
+        if (!up) return 0;
+        const granted = Math.max(0, Math.min(bytes, windowBudget - up.grown));
+        up.grown += granted;
+        return granted;
+      },
+      release: (bytes) => {
+        const up = peersUp.get(peer);
+        if (up) up.grown = Math.max(0, up.grown - bytes);
+      },
       send: (message) => post(peer, id, message),
       spare: (bytes) => (bytes === FULL_PACKET_BYTES ? spare.pop() : undefined),
       mayPost: () => allowance > 0,
@@ -227,10 +253,15 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
         if (msg.allowance > 0 || msg.spare) onAllowance(msg.allowance, msg.spare);
         break;
       case 'peer-up':
-        peersUp.set(msg.peer, msg.sendWindow);
+        peersUp.set(msg.peer, { sendWindow: msg.sendWindow, rttMs: peersUp.get(msg.peer)?.rttMs ?? DEFAULT_RTT_MS, grown: peersUp.get(msg.peer)?.grown ?? 0 });
         listeners?.peerUp();
         break;
       case 'peer-down': peerDown(msg.peer, msg.reason); break;
+      case 'peer-rtt': {
+        const up = peersUp.get(msg.peer);
+        if (up) up.rttMs = msg.rttMs;
+        break;
+      }
       case 'stats': link.post({ t: 'stats', stats: { ...stats, resets: { ...stats.resets } } }); break;
       case 'shutdown': shutdown(); break;
     }

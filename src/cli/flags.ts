@@ -39,7 +39,8 @@ export function readPin(values: { pin?: string | undefined; 'pin-file'?: string 
 export function dataPlane(values: { window?: string | undefined; keepalive?: string | undefined }): Partial<DataPlaneConfig> {
   const window = integer(values.window, '--window', 64 * 1024);
   const keepalive = integer(values.keepalive, '--keepalive', 10);
-  return { ...(window ? { windowBytes: window } : {}), ...(keepalive ? { keepaliveMs: keepalive, peerTimeoutMs: 5 * keepalive } : {}) };
+  // --window fixes the window: it starts at that size and does not grow
+  return { ...(window ? { windowBytes: window, initialWindowBytes: window } : {}), ...(keepalive ? { keepaliveMs: keepalive, peerTimeoutMs: 5 * keepalive } : {}) };
 }
 
 export function logLevel(value: string | undefined): string {

@@ -4,7 +4,7 @@
 
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from '../shared/log.js';
-import type { DataPlaneConfig } from '../shared/limits.js';
+import type { DataPlaneConfig, WindowOffer } from '../shared/limits.js';
 import type { Forward, Service, ShardStats } from '../shared/thread-messages.js';
 import net from 'node:net';
 import { tunnelError, listenError } from '../errors.js';
@@ -94,7 +94,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   }
 
   return {
-    addPeer: (peer: number, channels: PeerChannels, sendWindow: number) => dispatcher.addPeer(peer, channels, sendWindow),
+    addPeer: (peer: number, channels: PeerChannels, sendWindow: WindowOffer) => dispatcher.addPeer(peer, channels, sendWindow),
     removePeer: (peer: number, reason: string) => dispatcher.removePeer(peer, reason),
     async stats(timeoutMs = STATS_TIMEOUT_MS): Promise<DataPlaneStats> {
       const shards = await Promise.all(pool.posts.map((_, index) => shardStats(index, timeoutMs)));
@@ -112,7 +112,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
 }
 
 export interface DataPlane {
-  addPeer(peer: number, channels: PeerChannels, sendWindow: number): void;
+  addPeer(peer: number, channels: PeerChannels, sendWindow: WindowOffer): void;
   removePeer(peer: number, reason: string): void;
   stats(timeoutMs?: number): Promise<DataPlaneStats>;
   routes(peer: number): number;

@@ -12,7 +12,7 @@
 
 import { PacketType, encodePacket, joinPackets, peekPacketBytes, peekSeq, peekStreamId } from '../shared/packet.js';
 import { ResetReason } from '../shared/reset-reason.js';
-import type { DataPlaneConfig } from '../shared/limits.js';
+import type { DataPlaneConfig, WindowOffer } from '../shared/limits.js';
 import type { FromShard, PacketBatch } from '../shared/thread-messages.js';
 import type { Logger } from '../shared/log.js';
 import { trace, TraceEvent } from '../shared/trace.js';
@@ -51,7 +51,7 @@ const COALESCE_MAX_BYTES = 16 * 1024;
 
 interface PeerState {
   link: PeerLink;
-  sendWindow: number;
+  sendWindow: WindowOffer;
   /** this turn's small packets for the peer, every shard's */
   small: Outgoing[];
 }
@@ -177,7 +177,7 @@ export function createDispatcher(options: DispatcherOptions) {
 
   // ---- peers and shards coming and going ----
 
-  function addPeer(peer: number, channels: PeerChannels, sendWindow: number): void {
+  function addPeer(peer: number, channels: PeerChannels, sendWindow: WindowOffer): void {
     routes.addPeer(peer);
     const state: PeerState = {
       sendWindow,
@@ -187,6 +187,7 @@ export function createDispatcher(options: DispatcherOptions) {
         handedOver: mail.handedOver,
         drained: scheduleTurn,
         dead: (reason) => options.onPeerDead(peer, reason),
+        rtt: (rttMs) => { for (const post of shards) post({ t: 'peer-rtt', peer, rttMs }); },
       }),
     };
     peers.set(peer, state);

@@ -44,6 +44,8 @@ export interface LinkHooks {
   drained(): void;
   /** The peer stopped answering, or its channel refused a message. */
   dead(reason: string): void;
+  /** A new smoothed round-trip time (ms). */
+  rtt(rttMs: number): void;
 }
 
 /** Marks `item`'s bytes of a dead shard as nobody's. */
@@ -146,6 +148,7 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
     return encodePacket(PacketType.PING, 0, 0, stamp);
   }
 
+  sendNow(ping()); // the first round-trip sample now: windows size themselves by it
   const keepalive = setInterval(() => {
     const silent = Date.now() - lastSeen;
     if (silent > config.peerTimeoutMs) hooks.dead(`no answer for ${silent} ms`);
@@ -171,6 +174,7 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
       const sample = performance.now() - sent;
       if (!(sample >= 0 && sample < 60_000)) return;
       rttMs = rttMs === null ? sample : rttMs + RTT_GAIN * (sample - rttMs);
+      hooks.rtt(rttMs);
     },
     /** The smoothed round-trip time over the small channel (ms), once a pong came back. */
     rttMs: () => rttMs,

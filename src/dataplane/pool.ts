@@ -17,7 +17,7 @@ export type ShardPost = (msg: ToShard, transfer?: ArrayBuffer[]) => void;
 
 export interface PoolOptions {
   workers: number;
-  init: Omit<ShardInit, 'index' | 'port'>;
+  init: Omit<ShardInit, 'index' | 'shards' | 'port'>;
   log: Logger;
   onMessage(index: number, msg: FromShard): void;
   /** A shard's thread died; it is being restarted. */
@@ -58,7 +58,7 @@ export function startPool(options: PoolOptions): Pool {
     const { port1, port2 } = new MessageChannel();
     port1.on('message', (msg: FromShard) => options.onMessage(index, msg));
     ports[index] = port1;
-    const data: ShardInit = { ...init, index, port: port2 };
+    const data: ShardInit = { ...init, index, shards: workers, port: port2 };
     tasks[index] = pool.run(data, { transferList: [port2] }).catch((err: Error) => {
       port1.close();
       ports[index] = null;
@@ -93,7 +93,7 @@ export function startPool(options: PoolOptions): Pool {
 
 function directPool(options: PoolOptions): Pool {
   let toShard: ((msg: ToShard) => void) | null = null;
-  const done = runShard({ ...options.init, index: 0 }, {
+  const done = runShard({ ...options.init, index: 0, shards: 1 }, {
     post: (msg) => options.onMessage(0, msg),
     onMessage: (handler) => { toShard = handler; },
     close: () => { toShard = null; },

@@ -6,8 +6,15 @@
 // before the main thread has handed them to the DataChannel and returned them).
 
 export interface DataPlaneConfig {
-  /** Per-stream, per-direction credit window in bytes: the most a sender may have unacknowledged. */
+  /** Per-stream receive window, the most it may grow to (bytes): announced to the peer, which may
+   *  never have more than this unacknowledged on one stream. */
   windowBytes: number;
+  /** Per-stream receive window at the start (bytes); it doubles per round trip while the sender keeps
+   *  it busy. Equal to windowBytes: a fixed window (`--window`). */
+  initialWindowBytes: number;
+  /** What the grown windows of one peer's streams may add up to beyond their initial windows (bytes):
+   *  the memory one peer can make this side hold on top of initialWindowBytes per stream. */
+  windowBudgetBytes: number;
   /** Streams one peer may hold open at once; a flood of CONNECTs past it is reset. */
   maxStreamsPerPeer: number;
   /** A host-side stream that saw DATA but no CONNECT is reset after this long (ms). */
@@ -30,11 +37,15 @@ export interface DataPlaneConfig {
 }
 
 export const defaultConfig: DataPlaneConfig = {
-  // 1 MiB: one bulk stream through the tunnel (tunnel bench --scenarios bulk --streams 1 --window N,
-  // medians of 3, 2 cores): 256 KiB gave 52-55 MB/s, 1 MiB 52-68 MB/s, 4 MiB 60-70 MB/s, against a raw
-  // DataChannel of 73-88 MB/s. 256 KiB caps a stream; 4 MiB buys little more for 4x the memory a slow
-  // stream may hold.
-  windowBytes: 1024 * 1024,
+  // Loopback, one bulk stream (tunnel bench --scenarios bulk --streams 1 --window N, medians of 3, 2
+  // cores): a fixed 256 KiB window gave 52-55 MB/s, 1 MiB 52-68, 4 MiB 60-70 (raw DataChannel 73-88).
+  // A real path needs its bandwidth-delay product: 16 MiB is 160 MB/s at RTT 100 ms, beyond what one
+  // association carries here (4 MiB SCTP buffers). Streams start at 256 KiB and grow only while busy.
+  windowBytes: 16 * 1024 * 1024,
+  initialWindowBytes: 256 * 1024,
+  // 64 MiB: a few streams at their full window, or many at a few MiB; each byte of it is held only
+  // while the application on this side does not read.
+  windowBudgetBytes: 64 * 1024 * 1024,
   maxStreamsPerPeer: 20000,
   pendingMs: 5000,
   dialTimeoutMs: 10000,
@@ -50,12 +61,24 @@ export const defaultConfig: DataPlaneConfig = {
   outageWaitMs: 10000,
 };
 
+/** A side's per-stream receive window as announced to the other side: where each stream starts and
+ *  the most it may grow to (bytes). */
+export interface WindowOffer { initial: number; max: number }
+
+export function windowOffer(config: DataPlaneConfig): WindowOffer {
+  return { initial: config.initialWindowBytes, max: config.windowBytes };
+}
+
 export function verifyConfig(config: DataPlaneConfig): DataPlaneConfig {
   const positive = (name: keyof DataPlaneConfig, min: number) => {
     const value = config[name];
     if (!Number.isInteger(value) || value < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${value}`);
   };
   positive('windowBytes', 64 * 1024); // at least one full packet, or a stream could never move
+  positive('initialWindowBytes', 64 * 1024);
+  positive('windowBudgetBytes', 0);
+  // a window smaller than the usual start is simply fixed
+  if (config.initialWindowBytes > config.windowBytes) config.initialWindowBytes = config.windowBytes;
   positive('maxStreamsPerPeer', 1);
   positive('pendingMs', 1);
   positive('dialTimeoutMs', 1);

@@ -6,7 +6,7 @@
 // *stream id* (stream-id.ts) within its *peer* (the host numbers its clients; the client's host is 0).
 
 import type { MessagePort } from 'node:worker_threads';
-import type { DataPlaneConfig } from './limits.js';
+import type { DataPlaneConfig, WindowOffer } from './limits.js';
 
 export interface Service { host: string; port: number }
 export interface Forward { host: string; port: number; service: string }
@@ -14,6 +14,8 @@ export interface Forward { host: string; port: number; service: string }
 /** The long-lived task each worker runs (piscina task data). */
 export interface ShardInit {
   index: number;
+  /** how many shards this side runs (each gets an equal part of the window budget) */
+  shards: number;
   role: 'host' | 'client';
   services: Record<string, Service>;
   forwards: Forward[];
@@ -30,8 +32,10 @@ export type ToShard =
    *  thread): DataChannel messages per peer, hop allowance returned (bytes), and full-size packet
    *  buffers already sent, for reuse. */
   | { t: 'turn'; pkts: { peer: number; bufs: ArrayBuffer[] }[]; allowance: number; spare?: ArrayBuffer[] }
-  /** `sendWindow`: the peer's receive window, the initial window of every stream towards it */
-  | { t: 'peer-up'; peer: number; sendWindow: number }
+  /** `sendWindow`: the peer's receive window for each of our streams towards it */
+  | { t: 'peer-up'; peer: number; sendWindow: WindowOffer }
+  /** the round-trip time to the peer (ms), as the keepalive measures it: windows grow per round trip */
+  | { t: 'peer-rtt'; peer: number; rttMs: number }
   | { t: 'peer-down'; peer: number; reason: string }
   | { t: 'stats' }
   | { t: 'shutdown' };

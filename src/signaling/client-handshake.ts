@@ -10,6 +10,7 @@ import { createPeer, addCandidate, type IceOptions } from '../webrtc/peer.js';
 import { openChannels, type PeerChannels } from '../webrtc/channels.js';
 import { TunnelError, tunnelError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../shared/log.js';
+import type { WindowOffer } from '../shared/limits.js';
 import { encodeSignal, decodePlain, PROTOCOL_VERSION, HANDSHAKE_TIMEOUT_MS, type Plain } from './codec.js';
 import { clientAnswer, addMac, checkMac, equalConfirm, type MacState } from './auth.js';
 import type { SignalConn } from './conn.js';
@@ -19,7 +20,7 @@ export interface Session {
   channels: PeerChannels;
   services: string[];
   /** the host's receive window: our streams' send window towards it */
-  sendWindow: number;
+  sendWindow: WindowOffer;
   /** resolves with the reason once the session is over */
   ended: Promise<string>;
   end(reason: string): void;
@@ -27,8 +28,8 @@ export interface Session {
 
 export interface ClientHandshakeOptions {
   pin: string;
-  /** our receive window, announced to the host */
-  window: number;
+  /** our per-stream receive window, announced to the host */
+  window: WindowOffer;
   ice: IceOptions;
   log: Logger;
   /** how the host is named in messages (its URL) */

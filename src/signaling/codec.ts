@@ -6,13 +6,15 @@
 //                                    ◀───────   hello {v, session, yb}        (CPace, see auth.ts)
 //     auth {ya, confirm}             ───────▶   checks the PIN proof
 //                                    ◀───────   mac(welcome {services, window, confirm})
-//     mac(params {window})           ───────▶   (each side's receive window: the other's send window)
+//     mac(params {window})           ───────▶   (each side's per-stream receive window, initial and
+//                                                most: the other's send window)
 //     mac(sdp offer), mac(cand)…        ◀──▶    mac(sdp answer), mac(cand)…
 //
 // Every message after the PAKE carries a MAC under the key only the PIN holders share, over the
 // direction and a counter, so the SDP (with its DTLS fingerprint) and each candidate is authentic.
 
 import { pack, unpack } from 'msgpackr';
+import type { WindowOffer } from '../shared/limits.js';
 
 /** Bumped on any incompatible change of signaling or the data plane's packets. 2: the hello's
  *  `sid` became `session` and `sealed` became `mac` (names only). */
@@ -29,8 +31,8 @@ export type Plain =
   | { t: 'error'; code: string; message: string };
 
 export type Inner =
-  | { t: 'welcome'; services: string[]; window: number; confirm: Uint8Array }
-  | { t: 'params'; window: number }
+  | { t: 'welcome'; services: string[]; window: WindowOffer; confirm: Uint8Array }
+  | { t: 'params'; window: WindowOffer }
   | { t: 'sdp'; sdp: string; type: string }
   | { t: 'cand'; cand: string; mid: string };
 
@@ -40,8 +42,10 @@ export class SignalError extends Error {
 
 const isBytes = (v: unknown, min: number, max: number): v is Uint8Array => v instanceof Uint8Array && v.byteLength >= min && v.byteLength <= max;
 const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max;
-/** A receive window the other side may announce: at least one packet, at most 1 GiB. */
-const isWindow = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 64 * 1024 && (v as number) <= 1024 ** 3;
+/** A receive window the other side may announce: at least one packet, at most 1 GiB, and where it
+ *  starts no larger than what it may grow to. */
+const isWindowSize = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 64 * 1024 && (v as number) <= 1024 ** 3;
+const isWindow = (v: unknown): v is WindowOffer => isRecord(v) && isWindowSize(v.initial) && isWindowSize(v.max) && v.initial <= v.max;
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
 
 export function encodeSignal(msg: Plain | Inner): Buffer {
@@ -90,10 +94,10 @@ export function decodeInner(data: Uint8Array): Inner {
       if (!Array.isArray(m.services) || m.services.length > 1000 || !m.services.every((s) => isText(s, 64))) break;
       if (!isBytes(m.confirm, 32, 32)) break;
       if (!isWindow(m.window)) break;
-      return { t: 'welcome', services: m.services as string[], window: m.window, confirm: m.confirm };
+      return { t: 'welcome', services: m.services as string[], window: { initial: m.window.initial, max: m.window.max }, confirm: m.confirm };
     case 'params':
       if (!isWindow(m.window)) break;
-      return { t: 'params', window: m.window };
+      return { t: 'params', window: { initial: m.window.initial, max: m.window.max } };
     case 'sdp':
       if (!isText(m.sdp, MAX_SIGNAL_BYTES) || !(m.type === 'offer' || m.type === 'answer')) break;
       return { t: 'sdp', sdp: m.sdp, type: m.type };

@@ -13,6 +13,7 @@ import type ndc from 'node-datachannel';
 import { createPeer, addCandidate, type IceOptions } from '../webrtc/peer.js';
 import { acceptChannels, type PeerChannels } from '../webrtc/channels.js';
 import type { Logger } from '../shared/log.js';
+import type { WindowOffer } from '../shared/limits.js';
 import { encodeSignal, decodePlain, SignalError, PROTOCOL_VERSION, HANDSHAKE_TIMEOUT_MS, type Plain } from './codec.js';
 import { hostStart, hostCheck, addMac, checkMac, AuthError, type MacState } from './auth.js';
 import type { Guard } from './guard.js';
@@ -23,14 +24,14 @@ export interface HostHandshakeOptions {
   pin: string;
   guard: Guard;
   services: string[];
-  /** the host's receive window, announced in the welcome */
-  window: number;
+  /** the host's per-stream receive window, announced in the welcome */
+  window: WindowOffer;
   ice: IceOptions;
   log: Logger;
   /** Set when the client must be refused at once: the host is busy or shutting down. */
   busy?: string | undefined;
   /** The DataChannels are open; `sendWindow` is the client's receive window. */
-  onChannels(channels: PeerChannels, sendWindow: number): void;
+  onChannels(channels: PeerChannels, sendWindow: WindowOffer): void;
   /** The session is over, for whatever reason (called once). */
   onEnd(reason: string): void;
 }

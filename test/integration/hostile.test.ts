@@ -60,7 +60,7 @@ describe('a hostile peer', { timeout: 120_000 }, () => {
     // libdatachannel now and then fails a first DTLS handshake in-process (see client.ts): try again
     for (let attempt = 1; ; attempt++) {
       try {
-        evil = await connectSession(await openSignaling(host.url), { pin: '31337', window: WINDOW, hostName: host.url, ice: { iceServers: [], iceBind: '127.0.0.1' }, log: createLogger('evil', 'error') });
+        evil = await connectSession(await openSignaling(host.url), { pin: '31337', window: { initial: WINDOW, max: WINDOW }, hostName: host.url, ice: { iceServers: [], iceBind: '127.0.0.1' }, log: createLogger('evil', 'error') });
         break;
       } catch (err) {
         if (attempt >= 3) throw err;

@@ -1,11 +1,12 @@
 // A stand-in for node-datachannel's DataChannel with what the data plane uses: it records what is
-// sent (copied, as sendMessageBinary copies), lets the test set bufferedAmount, fire the low-water
-// event, deliver messages, and make sends fail.
+// sent (copied, as sendMessageBinary copies; keepalive PINGs apart, in `pings`), lets the test set
+// bufferedAmount, fire the low-water event, deliver messages, and make sends fail.
 
 import type { Channel, PeerChannels } from '../../src/webrtc/channels.js';
 
 export function fakeChannel() {
   const sent: Uint8Array[] = [];
+  const pings: Uint8Array[] = [];
   let buffered = 0;
   let failing = false;
   let onLow: () => void = () => {};
@@ -13,7 +14,9 @@ export function fakeChannel() {
   const channel = {
     sendMessageBinary: (m: Uint8Array) => {
       if (failing) throw new Error('DataChannel is closed');
-      sent.push(new Uint8Array(m));
+      const copy = new Uint8Array(m);
+      // a message that is one PING packet (type 6, 16-byte header, an 8-byte timestamp at most)
+      if (copy[0] === 6 && copy.byteLength <= 24) pings.push(copy); else sent.push(copy);
       return true;
     },
     bufferedAmount: () => buffered,
@@ -25,6 +28,7 @@ export function fakeChannel() {
   return {
     channel,
     sent,
+    pings,
     setBuffered: (n: number) => { buffered = n; },
     low: () => onLow(),
     deliver: (msg: string | Buffer) => onMessage(msg),

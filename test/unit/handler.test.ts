@@ -13,7 +13,7 @@ import { FakeSocket } from '../support/fake-socket.js';
 const T = { timeout: 10_000 };
 const ID = 0x0100_0007;
 const WINDOW = 256 * 1024;
-const config: DataPlaneConfig = { ...defaultConfig, windowBytes: WINDOW, pendingMs: 50, dialTimeoutMs: 50 };
+const config: DataPlaneConfig = { ...defaultConfig, windowBytes: WINDOW, initialWindowBytes: WINDOW, pendingMs: 50, dialTimeoutMs: 50 };
 
 const pkt = (type: Packet['type'], seq: number, payload: Uint8Array = new Uint8Array(0)): Packet => ({ type, streamId: ID, seq, payload });
 const bytes = (n: number, fill = 0x61) => new Uint8Array(n).fill(fill);
@@ -29,7 +29,8 @@ function harness(overrides: Partial<StreamEnv> = {}) {
     done: null as { reason: string | null; sentReset: boolean } | null,
   };
   const env: StreamEnv = {
-    streamId: ID, config, sendWindow: WINDOW,
+    streamId: ID, config, sendWindow: { initial: WINDOW, max: WINDOW },
+    rttMs: () => 50, grow: () => 0, release: () => {},
     send: (message) => { sent.push(...decodePackets(message)); },
     spare: () => undefined,
     mayPost: () => state.mayPost,

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { runShard } from '../../workers/shard.js';
-import { defaultConfig, type DataPlaneConfig } from '../../src/shared/limits.js';
+import { defaultConfig, windowOffer, type DataPlaneConfig } from '../../src/shared/limits.js';
 import { PacketType, decodePackets, encodePacket, joinPackets, payloadText, writeHeader, HEADER_BYTES, type Packet } from '../../src/shared/packet.js';
 import { shardOfStreamId } from '../../src/shared/stream-id.js';
 import type { FromShard, ShardInit, ShardLink, ShardStats, ToShard } from '../../src/shared/thread-messages.js';
@@ -15,7 +15,7 @@ import { eventually } from '../support/helpers.js';
 
 const T = { timeout: 15_000 };
 const PEER = 3;
-const config: DataPlaneConfig = { ...defaultConfig, windowBytes: 256 * 1024 };
+const config: DataPlaneConfig = { ...defaultConfig, windowBytes: 256 * 1024, initialWindowBytes: 256 * 1024 };
 
 /** A shard and the main thread's end of its link. */
 function shard(init: Partial<ShardInit> & Pick<ShardInit, 'role'>) {
@@ -27,7 +27,7 @@ function shard(init: Partial<ShardInit> & Pick<ShardInit, 'role'>) {
     onMessage: (handler) => { deliver = handler; },
     close: () => { closed = true; },
   };
-  const done = runShard({ index: 1, services: {}, forwards: [], config, logLevel: 'error', ...init }, link);
+  const done = runShard({ index: 1, shards: 2, services: {}, forwards: [], config, logLevel: 'error', ...init }, link);
   const send = (msg: ToShard) => deliver(msg);
   const packets = (peer = PEER): Packet[] => posted.flatMap((m) => (m.t === 'turn' ? m.pkts.filter((b) => b.peer === peer).flatMap((b) => b.bufs.flatMap((buf) => decodePackets(new Uint8Array(buf)))) : []));
   const released = (): number[] => posted.flatMap((m) => (m.t === 'turn' ? m.closed.flatMap((c) => c.ids) : []));
@@ -47,7 +47,7 @@ test('host: CONNECT + DATA + FIN in one message: the service gets the bytes, its
   const echo = await startEcho();
   const s = shard({ role: 'host', services: { echo: { host: '127.0.0.1', port: echo.port } } });
   try {
-    s.send({ t: 'peer-up', peer: PEER, sendWindow: config.windowBytes });
+    s.send({ t: 'peer-up', peer: PEER, sendWindow: windowOffer(config) });
     s.turn(
       encodePacket(PacketType.CONNECT, 42, 0, Buffer.from('echo')),
       encodePacket(PacketType.DATA, 42, 1, Buffer.from('hello')),
@@ -69,7 +69,7 @@ test('host: a bad packet resets its own stream; the good packets around it in th
   const echo = await startEcho();
   const s = shard({ role: 'host', services: { echo: { host: '127.0.0.1', port: echo.port } } });
   try {
-    s.send({ t: 'peer-up', peer: PEER, sendWindow: config.windowBytes });
+    s.send({ t: 'peer-up', peer: PEER, sendWindow: windowOffer(config) });
     const bad = new Uint8Array(HEADER_BYTES + 4);
     writeHeader(bad, 0, PacketType.DATA, 8, 1, 4);
     bad[1] = 0xff; // reserved bits set
@@ -109,7 +109,7 @@ test('hop allowance: the shard stops posting once it is spent and goes on when i
   const allowance = 256 * 1024;
   const s = shard({ role: 'host', services: { src: { host: '127.0.0.1', port } }, config: { ...config, hopAllowanceBytes: allowance, windowBytes: 16 * 1024 * 1024 } });
   try {
-    s.send({ t: 'peer-up', peer: PEER, sendWindow: 16 * 1024 * 1024 });
+    s.send({ t: 'peer-up', peer: PEER, sendWindow: { initial: 16 * 1024 * 1024, max: 16 * 1024 * 1024 } });
     s.turn(encodePacket(PacketType.CONNECT, 5, 0, Buffer.from('src')));
     assert.ok(await eventually(() => s.postedBytes() >= allowance, 5000), 'it spends its allowance');
     await new Promise((r) => setTimeout(r, 200));
@@ -127,7 +127,7 @@ test('peer-down: that peer\'s streams end without a RESET to it, and their ids a
   const echo = await startEcho();
   const s = shard({ role: 'host', services: { echo: { host: '127.0.0.1', port: echo.port } } });
   try {
-    s.send({ t: 'peer-up', peer: PEER, sendWindow: config.windowBytes });
+    s.send({ t: 'peer-up', peer: PEER, sendWindow: windowOffer(config) });
     s.turn(encodePacket(PacketType.CONNECT, 11, 0, Buffer.from('echo')));
     assert.equal((await s.stats()).streams, 1);
     s.send({ t: 'peer-down', peer: PEER, reason: 'test' });
@@ -152,7 +152,7 @@ test('client: it listens on the forward, holds a connection until the host is up
     app.write('GET /');
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(s.packets(0).length, 0, 'no host: the connection waits');
-    s.send({ t: 'peer-up', peer: 0, sendWindow: config.windowBytes });
+    s.send({ t: 'peer-up', peer: 0, sendWindow: windowOffer(config) });
     assert.ok(await eventually(() => s.packets(0).length >= 2, 2000));
     const [connect, data] = s.packets(0);
     assert.equal(connect?.type, PacketType.CONNECT);
