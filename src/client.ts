@@ -1,22 +1,29 @@
-// `tunnel client`: a signaling session with the host (its PeerConnection and unordered DataChannel)
-// and the data plane whose shards listen on the forwarded ports. Start-up failures reject (host
-// unreachable, wrong PIN, port in use); after start-up the client keeps its listeners and
-// reconnects with backoff when the host goes away.
+// `tunnel client`: a signaling session with the host — over its WebSocket, or through a rendezvous
+// relay by the host's code — giving a PeerConnection and unordered DataChannel (or the WebSocket
+// fallback), and the data plane whose shards listen on the forwarded ports. Start-up failures reject
+// (host unreachable, wrong PIN, unknown code, no network path, port in use); after start-up the
+// client keeps its listeners and reconnects with backoff when the host goes away.
 
 import net from 'node:net';
 import { defaultConfig, verifyConfig } from './shared/limits.js';
 import { createLogger, type Logger } from './shared/log.js';
 import type { Forward } from './shared/thread-messages.js';
-import { workerCount, type SideOptions } from './options.js';
+import { workerCount, iceOptions, type SideOptions } from './options.js';
 import { TunnelError, tunnelError, listenError } from './errors.js';
 import { startDataPlane, type DataPlaneStats } from './dataplane/data-plane.js';
 import { openSignaling } from './signaling/websocket.js';
+import { openRendezvous } from './signaling/rendezvous.js';
+import { parseCode, parseRelayUrl } from './signaling/rendezvous-code.js';
 import { connectSession, type Session, type ClientHandshakeOptions } from './signaling/client-handshake.js';
+import type { SessionPath } from './webrtc/path.js';
 
 export interface ClientOptions extends SideOptions {
-  /** ws:// or wss:// URL of the host's signaling server */
-  connect: string;
-  pin: string;
+  /** ws:// or wss:// URL of the host's signaling server (or `rendezvous` instead) */
+  connect?: string | undefined;
+  /** Find the host through a rendezvous relay by the code it printed (ID-PIN, or ID with `pin`). */
+  rendezvous?: { url: string; code: string } | undefined;
+  /** The host's PIN; with a rendezvous code that holds it, not needed. */
+  pin?: string | undefined;
   forwards: Forward[];
   /** Trust this CA (PEM) for a wss:// host with its own certificate. */
   ca?: string | Buffer | undefined;
@@ -24,12 +31,16 @@ export interface ClientOptions extends SideOptions {
   reconnect?: boolean | undefined;
   /** Called when the client gives up for good after start-up (e.g. the PIN is now refused). */
   onFatal?: ((err: TunnelError) => void) | undefined;
+  /** Called after each reconnection with the path the new session takes. */
+  onReconnect?: ((path: SessionPath | null) => void) | undefined;
 }
 
 export interface ClientHandle {
   /** The services the host exposes (from its welcome). */
   services: string[];
   connected(): boolean;
+  /** The path the session takes now (live RTT); null while disconnected. */
+  path(): SessionPath | null;
   /** Resolves on the next (re)connection. */
   whenConnected(): Promise<void>;
   stats(): Promise<DataPlaneStats>;
@@ -49,12 +60,21 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   const config = verifyConfig({ ...defaultConfig, ...options.config });
   const workers = workerCount(options.workers);
   if (options.forwards.length === 0) throw tunnelError('BAD_FLAG', 'at least one --forward is needed');
+  if ((options.connect === undefined) === (options.rendezvous === undefined)) throw tunnelError('BAD_FLAG', 'give the host\'s URL (--connect) or a rendezvous relay and code (--rendezvous, --code), one of the two');
+  const code = options.rendezvous ? parseCode(options.rendezvous.code) : undefined;
+  const relay = options.rendezvous ? parseRelayUrl(options.rendezvous.url) : undefined;
+  const pin = code?.pin ?? options.pin;
+  if (pin === undefined || pin.length === 0) throw tunnelError('BAD_FLAG', 'the host\'s PIN is needed: in the code (ID-PIN), or --pin, --pin-file or TUNNEL_PIN');
+  const ice = iceOptions(options, (message) => log.warn(message));
   for (const forward of options.forwards) await checkPortFree(forward);
   const handshake: ClientHandshakeOptions = {
-    pin: options.pin, window: config.windowBytes, log, hostName: options.connect,
-    ice: { iceServers: options.iceServers ?? [], iceBind: options.iceBind },
+    pin, window: config.windowBytes, log, ice, fallback: options.fallback,
+    hostName: options.connect ?? `code ${code?.id ?? ''}`,
   };
-  const connect = async () => connectSession(await openSignaling(options.connect, options.ca), handshake);
+  const connect = async () => connectSession(
+    code && relay ? await openRendezvous(relay, code.id) : await openSignaling(options.connect ?? '', options.ca),
+    handshake,
+  );
 
   let session = await firstSession(connect, log);
   const services = session.services;
@@ -99,8 +119,9 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       try {
         const s = await connect();
         if (closing) return s.end('closing');
-        log.info('reconnected to the host');
-        return attach(s);
+        log.info('reconnected to the host', { path: s.path() });
+        attach(s);
+        return options.onReconnect?.(s.path());
       } catch (err) {
         const e = err as TunnelError;
         if (FINAL_CODES.has(e.code)) {
@@ -116,6 +137,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   return {
     services,
     connected: () => connected,
+    path: () => (connected ? session.path() : null),
     whenConnected: () => (connected ? Promise.resolve() : new Promise((resolve) => connectedWaiters.push(resolve))),
     stats: () => plane.stats(),
     async close() {

@@ -3,16 +3,25 @@
 //   hello ──▶ guard: locked out? ──▶ CPace share ──▶ auth: right PIN? ──▶ welcome ──▶ session:
 //                  └─ LOCKED_OUT              └─ WRONG_PIN (a failed guess)        params, SDP offer,
 //                                                                                  candidates (MAC'd)
+//   session ──▶ DataChannel opens ───────────────────────────────────▶ the data plane has the peer
+//          └──▶ mac(fallback) from the client (ICE found no path):
+//                 our channel already open? ─yes─▶ reply no (the client's is about to open)
+//                                          └─no──▶ close the PeerConnection, reply ok, and the data
+//                                                  plane has the peer over the WebSocket (sealed)
 //
 // An attempt that ends without a verdict (silence, a disconnect, garbage) counts as a failed guess,
 // and so does one still in flight, so parallel connections cannot outrun the guard. Once the
-// DataChannel is open the session belongs to the data plane; any later trouble ends it.
+// channel is open the session belongs to the data plane; any later trouble ends it. A client whose
+// ICE fails tells us so (an 'error' message) and we log it; one that goes silent is dropped after
+// HOST_ICE_WAIT_MS.
 
 import type ndc from 'node-datachannel';
-import { createPeer, addCandidate, type IceOptions } from '../webrtc/peer.js';
+import { createPeer, addCandidate, closePeer, type IceOptions } from '../webrtc/peer.js';
+import { selectedPath, type SessionPath } from '../webrtc/path.js';
 import type { Logger } from '../shared/log.js';
-import { encodeSignal, decodePlain, SignalError, PROTOCOL_VERSION, HANDSHAKE_TIMEOUT_MS, type Plain } from './codec.js';
+import { encodeSignal, decodePlain, SignalError, PROTOCOL_VERSION, HANDSHAKE_TIMEOUT_MS, ICE_TIMEOUT_MS, type Plain } from './codec.js';
 import { hostStart, hostCheck, addMac, checkMac, AuthError, type MacState } from './auth.js';
+import { createFallbackChannel, type SessionChannel } from './fallback-channel.js';
 import type { Guard } from './guard.js';
 import type { SignalConn } from './conn.js';
 
@@ -24,26 +33,35 @@ export interface HostHandshakeOptions {
   /** the host's receive window, announced in the welcome */
   window: number;
   ice: IceOptions;
+  /** Offer the WebSocket fallback to clients whose connection can carry it. */
+  fallback: boolean;
   log: Logger;
   /** Set when the client must be refused at once: the host is busy or shutting down. */
   busy?: string | undefined;
-  /** The DataChannel is open; `sendWindow` is the client's receive window. */
-  onChannel(channel: ndc.DataChannel, sendWindow: number): void;
+  /** The channel is open; `sendWindow` is the client's receive window, `path` says how it goes. */
+  onChannel(channel: SessionChannel, sendWindow: number, path: () => SessionPath | null): void;
   /** The session is over, for whatever reason (called once). */
   onEnd(reason: string): void;
 }
 
 export interface HostSession {
-  /** The DataChannel is open (the client is connected, not only signaling). */
+  /** The channel is open (the client is connected, not only signaling). */
   connected(): boolean;
+  path(): SessionPath | null;
   end(reason: string): void;
 }
+
+/** A client that has neither opened its channel nor asked for the fallback nor given up in this long
+ *  is dropped (ms): its own ICE timeout, and some slack for a slow network. */
+const HOST_ICE_WAIT_MS = ICE_TIMEOUT_MS + 10000;
 
 export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): HostSession {
   const { peer, log } = options;
   const address = conn.remote;
   let pc: ndc.PeerConnection | null = null;
-  let channel: ndc.DataChannel | null = null;
+  let dc: ndc.DataChannel | null = null;
+  let channel: SessionChannel | null = null;
+  let path: () => SessionPath | null = () => null;
   let sendWindow = options.window;
   let step: 'hello' | 'auth' | 'session' = 'hello';
   let pake: ReturnType<typeof hostStart> | null = null;
@@ -51,6 +69,10 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
   let endAttempt: (ok: boolean) => void = () => {};
   let over = false;
   let refused = false;
+  let fellBack = false;
+  let clientFallback = false;
+  let iceTimer: NodeJS.Timeout | undefined;
+  const offerFallback = options.fallback && conn.carrier !== undefined;
 
   const send = (msg: Plain) => conn.send(encodeSignal(msg));
 
@@ -58,10 +80,11 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
     if (over) return;
     over = true;
     clearTimeout(timer);
+    clearTimeout(iceTimer);
     endAttempt(false);
     if (channel) log.info('client left', { peer, reason });
     try { channel?.close(); } catch { /* already closed */ }
-    try { pc?.close(); } catch { /* already closed */ }
+    closePeer(pc, dc, true); // a channel the host has came from onDataChannel: it opened
     conn.terminate();
     options.onEnd(reason);
   }
@@ -76,6 +99,13 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
 
   const timer = setTimeout(() => refuse('SIGNALING_TIMEOUT', `handshake not completed in ${HANDSHAKE_TIMEOUT_MS} ms`), HANDSHAKE_TIMEOUT_MS);
   timer.unref();
+
+  function connected(how: SessionChannel, pathOf: () => SessionPath | null): void {
+    clearTimeout(iceTimer);
+    channel = how;
+    path = pathOf;
+    options.onChannel(how, sendWindow, pathOf);
+  }
 
   function hello(msg: Plain): void {
     if (msg.t !== 'hello') throw new SignalError('expected hello');
@@ -107,36 +137,70 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
     endAttempt(true);
     clearTimeout(timer);
     macs = result.macs;
-    send(addMac(macs, { t: 'welcome', services: options.services, window: options.window, confirm: result.confirm }));
+    send(addMac(macs, { t: 'welcome', services: options.services, window: options.window, confirm: result.confirm, fb: offerFallback }));
     step = 'session';
     log.info('client authenticated', { peer, address });
+  }
+
+  function offer(m: MacState, sdp: string): void {
+    const p = createPeer(`host-${peer}`, options.ice, {
+      sdp: (s, type) => { if (!fellBack) send(addMac(m, { t: 'sdp', sdp: s, type })); },
+      candidate: (cand, mid) => { if (!fellBack) send(addMac(m, { t: 'cand', cand, mid })); },
+    });
+    pc = p;
+    p.onDataChannel((c) => {
+      if (dc || over || fellBack) { c.close(); return; }
+      dc = c; // keep it referenced: an unreferenced channel is collected and closes
+      c.onClosed(() => { if (!fellBack) end('data channel closed'); });
+      connected(c, () => selectedPath(p));
+      log.info('client connected', { peer, address, path: path() });
+    });
+    p.onStateChange((state) => {
+      if (fellBack || (state !== 'failed' && state !== 'closed')) return;
+      // before the channel opens, a failure is the client's to handle (fallback, or giving up)
+      if (channel || !(offerFallback && clientFallback)) end(`connection ${state}`);
+    });
+    iceTimer = setTimeout(() => {
+      log.warn('no network path to the client: its channel did not open and it did not ask for the fallback', { peer, address, waitedS: HOST_ICE_WAIT_MS / 1000 });
+      end('ICE failed');
+    }, HOST_ICE_WAIT_MS);
+    iceTimer.unref();
+    p.setRemoteDescription(sdp, 'offer');
+  }
+
+  function fallBack(m: MacState): void {
+    const carrier = conn.carrier;
+    if (!offerFallback || !clientFallback || !carrier) throw new SignalError('the fallback was not agreed');
+    if (channel) {
+      send(addMac(m, { t: 'fallback-reply', ok: false })); // ours is open: the client's is about to
+      return;
+    }
+    fellBack = true;
+    closePeer(pc, dc, false);
+    pc = null;
+    dc = null;
+    send(addMac(m, { t: 'fallback-reply', ok: true }));
+    const fb = createFallbackChannel(conn, carrier, m.seal, (reason) => { log.warn('fallback channel failed', { peer, address, reason }); end(reason); });
+    void carrier.ping(1000).then((rtt) => {
+      if (over) return;
+      connected(fb, () => ({ kind: 'websocket', relayed: false, local: carrier.local, remote: carrier.remote, rttMs: fb.rttMs() ?? rtt }));
+      log.warn('client connected over the WebSocket fallback: ICE found no path', { peer, address, path: path() });
+    });
   }
 
   function session(msg: Plain): void {
     if (msg.t !== 'mac' || !macs) throw new SignalError('expected a MAC\'d message');
     const inner = checkMac(macs, msg);
-    const m = macs;
     if (inner.t === 'params') {
       sendWindow = inner.window;
+      clientFallback = inner.fb;
     } else if (inner.t === 'sdp') {
-      if (inner.type !== 'offer' || pc) throw new SignalError('unexpected SDP');
-      pc = createPeer(`host-${peer}`, options.ice, {
-        sdp: (sdp, type) => send(addMac(m, { t: 'sdp', sdp, type })),
-        candidate: (cand, mid) => send(addMac(m, { t: 'cand', cand, mid })),
-      });
-      pc.onDataChannel((dc) => {
-        if (channel || over) { dc.close(); return; }
-        channel = dc; // keep it referenced: an unreferenced channel is collected and closes
-        dc.onClosed(() => end('data channel closed'));
-        options.onChannel(dc, sendWindow);
-        log.info('client connected', { peer, address });
-      });
-      pc.onStateChange((state) => {
-        if (state === 'failed' || state === 'closed') end(`connection ${state}`);
-      });
-      pc.setRemoteDescription(inner.sdp, 'offer');
+      if (inner.type !== 'offer' || pc || fellBack) throw new SignalError('unexpected SDP');
+      offer(macs, inner.sdp);
     } else if (inner.t === 'cand') {
-      if (pc) addCandidate(pc, inner.cand, inner.mid, options.ice);
+      if (pc && !fellBack) addCandidate(pc, inner.cand, inner.mid, options.ice);
+    } else if (inner.t === 'fallback' && !fellBack) {
+      fallBack(macs);
     } else {
       throw new SignalError(`unexpected '${inner.t}'`);
     }
@@ -147,6 +211,11 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
     try {
       if (!data) throw new SignalError('signaling messages are binary');
       const msg = decodePlain(data);
+      if (msg.t === 'error' && step === 'session') {
+        log.warn(`client could not connect: ${msg.message}`, { peer, address, code: msg.code });
+        end(msg.code);
+        return;
+      }
       if (msg.t === 'error') throw new SignalError(`client error: ${msg.message}`);
       if (step === 'hello') hello(msg);
       else if (step === 'auth') auth(msg);
@@ -160,5 +229,5 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
   conn.onClose(() => end('signaling closed'));
   if (options.busy) refuse('BUSY', options.busy);
 
-  return { connected: () => channel !== null && !over, end };
+  return { connected: () => channel !== null && !over, path: () => (over ? null : path()), end };
 }
