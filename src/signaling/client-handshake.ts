@@ -62,11 +62,11 @@ const HOST_CODES: Record<string, ErrorCode> = {
 };
 
 /** ICE failed: one sentence naming the cause and the remedy that applies here. */
-function noPath(ms: number, conn: SignalConn, ourFallback: boolean, hostFallback: boolean): TunnelError {
+function noPath(seconds: number, conn: SignalConn, ourFallback: boolean, hostFallback: boolean): TunnelError {
   const why = conn.relayed ? ' (a rendezvous relay carries no data, so there is no WebSocket fallback)'
     : !ourFallback ? ', or drop --no-fallback to carry the tunnel over the signaling WebSocket'
     : !hostFallback ? ' (the host has the WebSocket fallback turned off)' : '';
-  return tunnelError('ICE_FAILED', `no network path to the host: ICE found no working connection in ${ms / 1000} s (both sides behind symmetric NATs, or UDP blocked); add a TURN server with --ice-server turn:USER:PASS@HOST:3478${why}`);
+  return tunnelError('ICE_FAILED', `no network path to the host: ICE found no working connection in ${seconds} s (both sides behind symmetric NATs, or UDP blocked); add a TURN server with --ice-server turn:USER:PASS@HOST:3478${why}`);
 }
 
 export async function connectSession(conn: SignalConn, options: ClientHandshakeOptions): Promise<Session> {
@@ -169,6 +169,7 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
       onFailure = finish;
       if (failure) return finish(failure);
       const sendMac = (m: Inner) => send(addMac(macs, m));
+      const iceStart = Date.now();
       const peer = createPeer('client', ice, {
         sdp: (sdp, type) => sendMac({ t: 'sdp', sdp, type }),
         candidate: (cand, mid) => { if (signalOpen) sendMac({ t: 'cand', cand, mid }); },
@@ -182,14 +183,14 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
         if (useFallback) return ask();
         // ICE connected but DTLS/SCTP did not: a known libdatachannel flake that a retry cures
         if (iceConnected) return finish(tunnelError('PEER_FAILED', 'the WebRTC connection failed after ICE connected (DTLS/SCTP)'));
-        const err = noPath(iceMs, conn, ourFallback, inner.fb);
+        const err = noPath(Math.round((Date.now() - iceStart) / 1000), conn, ourFallback, inner.fb);
         send({ t: 'error', code: err.code, message: err.message }); // the host logs it
         finish(err);
       };
       const ask = () => {
         phase = 'asked';
         signalOpen = false;
-        log.warn(`ICE found no path to the host in ${iceMs / 1000} s; asking for the WebSocket fallback`);
+        log.warn(`ICE found no path to the host in ${Math.round((Date.now() - iceStart) / 1000)} s; asking for the WebSocket fallback`);
         sendMac({ t: 'fallback' });
         timers.push(setTimeout(() => finish(tunnelError('SIGNALING_TIMEOUT', 'the host did not answer the fallback request')), FALLBACK_REPLY_MS));
       };

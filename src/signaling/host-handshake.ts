@@ -157,8 +157,10 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
     });
     p.onStateChange((state) => {
       if (fellBack || (state !== 'failed' && state !== 'closed')) return;
-      // before the channel opens, a failure is the client's to handle (fallback, or giving up)
-      if (channel || !(offerFallback && clientFallback)) end(`connection ${state}`);
+      // before the channel opens, a failure is the client's to handle: it asks for the fallback or
+      // tells us it gives up (and HOST_ICE_WAIT_MS drops one that does neither)
+      if (channel) end(`connection ${state}`);
+      else log.debug('the WebRTC connection failed before its channel opened; waiting for the client', { peer, address });
     });
     iceTimer = setTimeout(() => {
       log.warn('no network path to the client: its channel did not open and it did not ask for the fallback', { peer, address, waitedS: HOST_ICE_WAIT_MS / 1000 });
