@@ -11,9 +11,7 @@ import type { Forward } from './shared/thread-messages.js';
 import { workerCount, iceOptions, type SideOptions } from './options.js';
 import { TunnelError, tunnelError, listenError } from './errors.js';
 import { startDataPlane, type DataPlaneStats } from './dataplane/data-plane.js';
-import { openSignaling } from './signaling/websocket.js';
-import { openRendezvous } from './signaling/rendezvous.js';
-import { parseCode, parseRelayUrl } from './signaling/rendezvous-code.js';
+import { clientSignaling } from './signaling/carriers.js';
 import { connectSession, type Session, type ClientHandshakeOptions } from './signaling/client-handshake.js';
 import type { SessionPath } from './webrtc/path.js';
 
@@ -60,21 +58,11 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   const config = verifyConfig({ ...defaultConfig, ...options.config });
   const workers = workerCount(options.workers);
   if (options.forwards.length === 0) throw tunnelError('BAD_FLAG', 'at least one --forward is needed');
-  if ((options.connect === undefined) === (options.rendezvous === undefined)) throw tunnelError('BAD_FLAG', 'give the host\'s URL (--connect) or a rendezvous relay and code (--rendezvous, --code), one of the two');
-  const code = options.rendezvous ? parseCode(options.rendezvous.code) : undefined;
-  const relay = options.rendezvous ? parseRelayUrl(options.rendezvous.url) : undefined;
-  const pin = code?.pin ?? options.pin;
-  if (pin === undefined || pin.length === 0) throw tunnelError('BAD_FLAG', 'the host\'s PIN is needed: in the code (ID-PIN), or --pin, --pin-file or TUNNEL_PIN');
+  const signaling = clientSignaling(options);
   const ice = iceOptions(options, (message) => log.warn(message));
   for (const forward of options.forwards) await checkPortFree(forward);
-  const handshake: ClientHandshakeOptions = {
-    pin, window: config.windowBytes, log, ice, fallback: options.fallback,
-    hostName: options.connect ?? `code ${code?.id ?? ''}`,
-  };
-  const connect = async () => connectSession(
-    code && relay ? await openRendezvous(relay, code.id) : await openSignaling(options.connect ?? '', options.ca),
-    handshake,
-  );
+  const handshake: ClientHandshakeOptions = { pin: signaling.pin, hostName: signaling.hostName, window: config.windowBytes, log, ice, fallback: options.fallback };
+  const connect = async () => connectSession(await signaling.open(), handshake);
 
   let session = await firstSession(connect, log);
   const services = session.services;

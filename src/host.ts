@@ -9,11 +9,9 @@ import { createLogger } from './shared/log.js';
 import type { Service } from './shared/thread-messages.js';
 import { workerCount, iceOptions, type SideOptions } from './options.js';
 import { tunnelError } from './errors.js';
-import { parseHostPort } from './address.js';
 import { startDataPlane, type DataPlaneStats } from './dataplane/data-plane.js';
-import { listenSignaling } from './signaling/websocket.js';
-import { registerHost } from './signaling/rendezvous.js';
-import { makeCode, normalizeId } from './signaling/rendezvous-code.js';
+import { startHostSignaling } from './signaling/carriers.js';
+import { makeCode } from './signaling/rendezvous-code.js';
 import { acceptClient, type HostSession } from './signaling/host-handshake.js';
 import { createGuard, type GuardOptions } from './signaling/guard.js';
 import type { SignalConn } from './signaling/conn.js';
@@ -71,9 +69,6 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
   const workers = workerCount(options.workers);
   const pin = options.pin ?? randomPin();
   if (pin.length === 0) throw tunnelError('BAD_FLAG', 'the PIN must not be empty');
-  const direct = options.listen !== undefined || options.rendezvous === undefined;
-  const listen = direct ? parseHostPort(options.listen ?? '127.0.0.1:8765', '--listen') : null;
-  const rendezvousId = options.rendezvousId === undefined ? undefined : normalizeId(options.rendezvousId, '--rendezvous-id');
   const ice = iceOptions(options, (message) => log.warn(message));
   const guard = createGuard(options.guard);
   const maxClients = options.maxClients ?? 64;
@@ -104,20 +99,17 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     });
     sessions.set(peer, { session, address: conn.remote });
   };
-  let server: Awaited<ReturnType<typeof listenSignaling>> | null = null;
-  let relay: Awaited<ReturnType<typeof registerHost>> | null = null;
+  let signaling: Awaited<ReturnType<typeof startHostSignaling>>;
   try {
-    if (listen) server = await listenSignaling({ ...listen, tls: options.tls, log, onConnection });
-    if (options.rendezvous !== undefined) relay = await registerHost({ url: options.rendezvous, id: rendezvousId, log, onConnection });
+    signaling = await startHostSignaling({ ...options, log, onConnection });
   } catch (err) {
-    await server?.close();
     await plane.close();
     throw err;
   }
 
   return {
-    url: server?.url ?? '', port: server?.port ?? 0, pin,
-    code: relay ? makeCode(relay.id, pin) : undefined,
+    url: signaling.url, port: signaling.port, pin,
+    code: signaling.relayId === undefined ? undefined : makeCode(signaling.relayId, pin),
     peers: () => [...sessions.values()].filter((s) => s.session.connected()).length,
     paths: () => [...sessions].filter(([, s]) => s.session.connected()).map(([peer, s]) => ({ peer, address: s.address, path: s.session.path() })),
     stats: async () => ({ ...(await plane.stats()), peers: sessions.size }),
@@ -125,8 +117,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
       if (closing) return;
       closing = true;
       for (const { session } of [...sessions.values()]) session.end('host shutting down');
-      relay?.close();
-      await server?.close();
+      await signaling.close();
       await plane.close();
     },
   };
