@@ -181,11 +181,12 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
     closePeer(pc, dc, false);
     pc = null;
     dc = null;
-    send(addMac(m, { t: 'fallback-reply', ok: true }));
-    const fb = createFallbackChannel(conn, carrier, m.seal, (reason) => { log.warn('fallback channel failed', { peer, address, reason }); end(reason); });
+    // one ping first, while the client waits for the reply and sends nothing: the RTT for the report
     void carrier.ping(1000).then((rtt) => {
       if (over) return;
-      connected(fb, () => ({ kind: 'websocket', relayed: false, local: carrier.local, remote: carrier.remote, rttMs: fb.rttMs() ?? rtt }));
+      send(addMac(m, { t: 'fallback-reply', ok: true }));
+      const fb = createFallbackChannel(conn, carrier, m.seal, (reason) => { log.warn('fallback channel failed', { peer, address, reason }); end(reason); }, rtt);
+      connected(fb, () => ({ kind: 'websocket', relayed: false, local: carrier.local, remote: carrier.remote, rttMs: fb.rttMs() }));
       log.warn('client connected over the WebSocket fallback: ICE found no path', { peer, address, path: path() });
     });
   }
