@@ -1,22 +1,27 @@
-// `tunnel client`: a signaling session with the host (its PeerConnection and unordered DataChannel)
-// and the data plane whose shards listen on the forwarded ports. Start-up failures reject (host
-// unreachable, wrong PIN, port in use); after start-up the client keeps its listeners and
-// reconnects with backoff when the host goes away.
+// `tunnel client`: a signaling session with the host — over its WebSocket, or through a rendezvous
+// relay by the host's code — giving a PeerConnection and its DataChannels (or the WebSocket
+// fallback), and the data plane whose shards listen on the forwarded ports. Start-up failures reject
+// (port in use, host unreachable, wrong PIN, unknown code, no network path); after start-up the
+// client keeps its listeners and reconnects with backoff when the host goes away.
 
 import { defaultConfig, verifyConfig, windowOffer } from './shared/limits.js';
 import { createLogger } from './shared/log.js';
 import type { Forward } from './shared/thread-messages.js';
-import { workerCount, type SideOptions } from './options.js';
+import { workerCount, iceOptions, type SideOptions } from './options.js';
 import { tunnelError, type TunnelError } from './errors.js';
 import { startDataPlane, type DataPlaneStats } from './dataplane/data-plane.js';
-import { openSignaling } from './signaling/websocket.js';
+import { clientSignaling } from './signaling/carriers.js';
 import { connectSession, type Session, type ClientHandshakeOptions } from './signaling/client-handshake.js';
 import { firstSession, reconnect } from './signaling/reconnect.js';
+import type { SessionPath } from './webrtc/path.js';
 
 export interface ClientOptions extends SideOptions {
-  /** ws:// or wss:// URL of the host's signaling server */
-  connect: string;
-  pin: string;
+  /** ws:// or wss:// URL of the host's signaling server (or `rendezvous` instead) */
+  connect?: string | undefined;
+  /** Find the host through a rendezvous relay by the code it printed (ID-PIN, or ID with `pin`). */
+  rendezvous?: { url: string; code: string } | undefined;
+  /** The host's PIN; with a rendezvous code that holds it, not needed. */
+  pin?: string | undefined;
   forwards: Forward[];
   /** Trust this CA (PEM) for a wss:// host with its own certificate. */
   ca?: string | Buffer | undefined;
@@ -24,12 +29,16 @@ export interface ClientOptions extends SideOptions {
   reconnect?: boolean | undefined;
   /** Called when the client gives up for good after start-up (e.g. the PIN is now refused). */
   onFatal?: ((err: TunnelError) => void) | undefined;
+  /** Called after each reconnection with the path the new session takes. */
+  onReconnect?: ((path: SessionPath | null) => void) | undefined;
 }
 
 export interface ClientHandle {
   /** The services the host exposes (from its welcome). */
   services: string[];
   connected(): boolean;
+  /** The path the session takes now (live RTT); null while disconnected. */
+  path(): SessionPath | null;
   /** Resolves on the next (re)connection. */
   whenConnected(): Promise<void>;
   stats(): Promise<DataPlaneStats>;
@@ -41,11 +50,10 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   const config = verifyConfig({ ...defaultConfig, ...options.config });
   const workers = workerCount(options.workers);
   if (options.forwards.length === 0) throw tunnelError('BAD_FLAG', 'at least one --forward is needed');
-  const handshake: ClientHandshakeOptions = {
-    pin: options.pin, window: windowOffer(config), log, hostName: options.connect,
-    ice: { iceServers: options.iceServers ?? [], iceBind: options.iceBind },
-  };
-  const connect = async () => connectSession(await openSignaling(options.connect, options.ca), handshake);
+  const signaling = clientSignaling(options);
+  const ice = iceOptions(options, (message) => log.warn(message));
+  const handshake: ClientHandshakeOptions = { pin: signaling.pin, hostName: signaling.hostName, window: windowOffer(config), log, ice, fallback: options.fallback };
+  const connect = async () => connectSession(await signaling.open(), handshake);
 
   // the listeners first: a port in use fails start-up before the host is contacted
   let session: Session | null = null;
@@ -66,7 +74,6 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   let closing = false;
   let connected = false;
   let connectedWaiters: (() => void)[] = [];
-  for (const f of options.forwards) log.info(`forwarding ${f.host}:${f.port} -> ${f.service}`);
 
   function attach(s: Session): void {
     session = s;
@@ -82,8 +89,9 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       if (options.reconnect === false) return;
       reconnect(connect, log, () => closing).then((next) => {
         if (!next) return;
-        log.info('reconnected to the host');
+        log.info('reconnected to the host', { path: next.path() });
         attach(next);
+        options.onReconnect?.(next.path());
       }, (err: TunnelError) => {
         log.error(`giving up: ${err.message}`);
         options.onFatal?.(err);
@@ -95,6 +103,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   return {
     services,
     connected: () => connected,
+    path: () => (connected ? session?.path() ?? null : null),
     whenConnected: () => (connected ? Promise.resolve() : new Promise((resolve) => connectedWaiters.push(resolve))),
     stats: () => plane.stats(),
     async close() {

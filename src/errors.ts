@@ -13,7 +13,15 @@ export type ErrorCode =
   | 'SIGNALING_PROTOCOL'
   | 'SIGNALING_AUTH'
   | 'SIGNALING_TIMEOUT'
-  | 'PEER_FAILED';
+  | 'PEER_FAILED'
+  /** ICE found no path between the two sides (and no fallback took over) */
+  | 'ICE_FAILED'
+  /** the rendezvous relay cannot be reached, or refused us (bad key, full) */
+  | 'RELAY_UNREACHABLE'
+  /** the rendezvous id is registered by someone else */
+  | 'RELAY_ID_TAKEN'
+  /** no host is registered under the code's id */
+  | 'UNKNOWN_CODE';
 
 export class TunnelError extends Error {
   readonly code: ErrorCode;

@@ -1,23 +1,26 @@
-// `tunnel host`: the signaling server, one session per admitted client (its PeerConnection and
-// DataChannel), and the data plane whose shards dial the exposed services. Only a failure at
-// start-up rejects; after that, trouble with one client or one stream is logged and contained.
+// `tunnel host`: signaling (its own WebSocket server, a registration at a rendezvous relay, or
+// both), one session per admitted client (its PeerConnection and DataChannels, or the WebSocket
+// fallback), and the data plane whose shards dial the exposed services. Only a failure at start-up
+// rejects; after that, trouble with one client or one stream is logged and contained.
 
 import { randomInt } from 'node:crypto';
 import { defaultConfig, verifyConfig, windowOffer } from './shared/limits.js';
 import { createLogger } from './shared/log.js';
 import type { Service } from './shared/thread-messages.js';
-import { workerCount, type SideOptions } from './options.js';
+import { workerCount, iceOptions, type SideOptions } from './options.js';
 import { tunnelError } from './errors.js';
-import { parseHostPort } from './address.js';
 import { startDataPlane, type DataPlaneStats } from './dataplane/data-plane.js';
-import { listenSignaling } from './signaling/websocket.js';
+import { startHostSignaling } from './signaling/carriers.js';
+import { makeCode } from './signaling/rendezvous-code.js';
 import { acceptClient, type HostSession } from './signaling/host-handshake.js';
 import { createGuard, type GuardOptions } from './signaling/guard.js';
+import type { SignalConn } from './signaling/conn.js';
+import type { SessionPath } from './webrtc/path.js';
 
 export interface HostOptions extends SideOptions {
   /** Without one a random 8-digit PIN is generated (and returned). */
   pin?: string | undefined;
-  /** Signaling address, default 127.0.0.1:8765; port 0 picks a free one. */
+  /** Signaling address, default 127.0.0.1:8765 (none with `rendezvous` alone); port 0 picks a free one. */
   listen?: string | undefined;
   services: Record<string, Service>;
   guard?: Partial<GuardOptions> | undefined;
@@ -25,14 +28,32 @@ export interface HostOptions extends SideOptions {
   tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
   /** Signaling connections at once (handshaking or connected); more are refused. Default 64. */
   maxClients?: number | undefined;
+  /** Register at this rendezvous relay (a PeerJS server, ws[s]://HOST:PORT[/PATH][?key=KEY]) so
+   *  that clients find the host by its code: no open port. With `listen` too, the host does both. */
+  rendezvous?: string | undefined;
+  /** The id to register under (default random): a fixed one keeps the code across restarts. */
+  rendezvousId?: string | undefined;
+  /** Told each time a client's channel opens, with the path it takes. */
+  onPeer?: ((peer: PeerInfo) => void) | undefined;
+}
+
+export interface PeerInfo {
+  peer: number;
+  address: string;
+  path: SessionPath | null;
 }
 
 export interface HostHandle {
+  /** The direct signaling URL and port; '' and 0 when the host only registered at a relay. */
   url: string;
   port: number;
+  /** With `rendezvous`: what a client passes as --code (the id and the PIN). */
+  code: string | undefined;
   pin: string;
-  /** Clients currently connected (with a DataChannel). */
+  /** Clients currently connected (with a channel open). */
   peers(): number;
+  /** Each connected client and its path now (live RTT). */
+  paths(): PeerInfo[];
   stats(): Promise<DataPlaneStats & { peers: number }>;
   close(): Promise<void>;
 }
@@ -48,51 +69,55 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
   const workers = workerCount(options.workers);
   const pin = options.pin ?? randomPin();
   if (pin.length === 0) throw tunnelError('BAD_FLAG', 'the PIN must not be empty');
-  const listen = parseHostPort(options.listen ?? '127.0.0.1:8765', '--listen');
-  const ice = { iceServers: options.iceServers ?? [], iceBind: options.iceBind };
+  const ice = iceOptions(options, (message) => log.warn(message));
   const guard = createGuard(options.guard);
   const maxClients = options.maxClients ?? 64;
-  const sessions = new Map<number, HostSession>();
+  const sessions = new Map<number, { session: HostSession; address: string }>();
   let nextPeer = 1;
   let closing = false;
 
   const plane = await startDataPlane({
     role: 'host', workers, config, services: options.services, log, logLevel: options.logLevel ?? 'info',
-    onPeerDead: (peer, reason) => sessions.get(peer)?.end(`peer gone: ${reason}`),
+    onPeerDead: (peer, reason) => sessions.get(peer)?.session.end(`peer gone: ${reason}`),
   });
-  let server: Awaited<ReturnType<typeof listenSignaling>>;
-  try {
-    server = await listenSignaling({
-      ...listen, tls: options.tls, log,
-      onConnection(conn) {
-        const peer = nextPeer++;
-        sessions.set(peer, acceptClient(conn, {
-          peer, pin, guard, ice, log,
-          services: Object.keys(options.services),
-          window: windowOffer(config),
-          busy: closing ? 'the host is shutting down' : sessions.size >= maxClients ? 'the host has too many clients' : undefined,
-          onChannels: (channels, sendWindow) => plane.addPeer(peer, channels, sendWindow),
-          onEnd: (reason) => {
-            sessions.delete(peer);
-            plane.removePeer(peer, reason);
-          },
-        }));
+  const onConnection = (conn: SignalConn) => {
+    const peer = nextPeer++;
+    const session = acceptClient(conn, {
+      peer, pin, guard, ice, log,
+      services: Object.keys(options.services),
+      window: windowOffer(config),
+      fallback: options.fallback !== false,
+      busy: closing ? 'the host is shutting down' : sessions.size >= maxClients ? 'the host has too many clients' : undefined,
+      onChannels: (channels, sendWindow, path) => {
+        plane.addPeer(peer, channels, sendWindow);
+        options.onPeer?.({ peer, address: conn.remote, path: path() });
+      },
+      onEnd: (reason) => {
+        sessions.delete(peer);
+        plane.removePeer(peer, reason);
       },
     });
+    sessions.set(peer, { session, address: conn.remote });
+  };
+  let signaling: Awaited<ReturnType<typeof startHostSignaling>>;
+  try {
+    signaling = await startHostSignaling({ ...options, log, onConnection });
   } catch (err) {
     await plane.close();
     throw err;
   }
 
   return {
-    url: server.url, port: server.port, pin,
-    peers: () => [...sessions.values()].filter((s) => s.connected()).length,
+    url: signaling.url, port: signaling.port, pin,
+    code: signaling.relayId === undefined ? undefined : makeCode(signaling.relayId, pin),
+    peers: () => [...sessions.values()].filter((s) => s.session.connected()).length,
+    paths: () => [...sessions].filter(([, s]) => s.session.connected()).map(([peer, s]) => ({ peer, address: s.address, path: s.session.path() })),
     stats: async () => ({ ...(await plane.stats()), peers: sessions.size }),
     async close() {
       if (closing) return;
       closing = true;
-      for (const session of [...sessions.values()]) session.end('host shutting down');
-      await server.close();
+      for (const { session } of [...sessions.values()]) session.end('host shutting down');
+      await signaling.close();
       await plane.close();
     },
   };

@@ -1,5 +1,5 @@
 // The library: everything the CLI does is one of these calls.
-export { startHost, randomPin, type HostOptions, type HostHandle } from './host.js';
+export { startHost, randomPin, type HostOptions, type HostHandle, type PeerInfo } from './host.js';
 export { startClient, type ClientOptions, type ClientHandle } from './client.js';
 export { releaseDataChannelLibrary } from './webrtc/peer.js';
 export { defaultConfig, type DataPlaneConfig } from './shared/limits.js';
@@ -7,3 +7,4 @@ export { TunnelError, type ErrorCode } from './errors.js';
 export type { Service, Forward } from './shared/thread-messages.js';
 export type { DataPlaneStats } from './dataplane/data-plane.js';
 export { tuneGarbageCollector } from './gc.js';
+export { describePath, type SessionPath, type IcePath } from './webrtc/path.js';

@@ -4,14 +4,25 @@ import type { Logger } from './shared/log.js';
 import type { DataPlaneConfig } from './shared/limits.js';
 import { MAX_SHARDS } from './shared/stream-id.js';
 import { tunnelError } from './errors.js';
+import { parseIceServers } from './webrtc/ice-servers.js';
+import type { IceOptions } from './webrtc/peer.js';
 
 export interface SideOptions {
   /** Worker threads, 0..256; 0 runs the one shard on the main thread. Default: available parallelism. */
   workers?: number | undefined;
-  /** STUN/TURN URLs; none is fine on one machine or a LAN. */
+  /** STUN/TURN URLs (stun:HOST[:PORT], turn:USER:PASS@HOST[:PORT]); none is fine on one machine or
+   *  a LAN. TURN over TCP/TLS and more than two TURN servers are refused (libjuice ignores them). */
   iceServers?: string[] | undefined;
-  /** Bind ICE to this address and use only candidates on it (127.0.0.1 keeps traffic on loopback). */
+  /** Bind ICE to this address and use only candidates on it, and relayed ones (127.0.0.1 keeps
+   *  traffic on loopback). */
   iceBind?: string | undefined;
+  /** Offer only relayed candidates: the path goes through a TURN server (needs one). */
+  iceRelayOnly?: boolean | undefined;
+  /** The UDP ports ICE may use (one per connection), for a firewall that opens only these. */
+  icePortRange?: { min: number; max: number } | undefined;
+  /** Carry the tunnel over the signaling WebSocket when ICE finds no path (default true; direct
+   *  signaling only: a rendezvous relay carries no data). */
+  fallback?: boolean | undefined;
   logLevel?: string | undefined;
   log?: Logger | undefined;
   config?: Partial<DataPlaneConfig> | undefined;
@@ -28,4 +39,17 @@ export function workerCount(workers: number | undefined): number {
     throw tunnelError('BAD_FLAG', `--workers must be an integer from 0 to ${MAX_SHARDS} (a stream id has 8 bits for its worker), got ${workers}`);
   }
   return workers;
+}
+
+/** The ICE settings both sides pass to their PeerConnections, checked (BAD_FLAG when they cannot work). */
+export function iceOptions(options: SideOptions, warn: (message: string) => void): IceOptions {
+  const iceServers = parseIceServers(options.iceServers ?? [], warn);
+  if (options.iceRelayOnly && !iceServers.some((s) => s.relayType !== undefined)) {
+    throw tunnelError('BAD_FLAG', '--ice-relay-only needs a TURN server: add --ice-server turn:USER:PASS@HOST:3478');
+  }
+  const range = options.icePortRange;
+  if (range && !(Number.isInteger(range.min) && Number.isInteger(range.max) && range.min >= 1 && range.min <= range.max && range.max <= 65535)) {
+    throw tunnelError('BAD_FLAG', `--ice-port-range must be MIN-MAX with 1 <= MIN <= MAX <= 65535, got ${range.min}-${range.max}`);
+  }
+  return { iceServers, iceBind: options.iceBind, relayOnly: options.iceRelayOnly, portRange: range };
 }

@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { tunnelError } from '../errors.js';
 import { isLevel } from '../shared/log.js';
 import type { DataPlaneConfig } from '../shared/limits.js';
+import type { SideOptions } from '../options.js';
+import { parsePortRange } from '../webrtc/ice-servers.js';
 
 /** Runs util.parseArgs (or anything that throws on a bad flag) with the error made a BAD_FLAG. */
 export function parse<T>(read: () => T): T {
@@ -34,6 +36,25 @@ export function readPin(values: { pin?: string | undefined; 'pin-file'?: string 
   if (values.pin !== undefined && values['pin-file'] !== undefined) throw tunnelError('BAD_FLAG', 'give --pin or --pin-file, not both');
   if (values['pin-file'] !== undefined) return readFlagFile(values['pin-file'], '--pin-file').toString('utf8').trim();
   return values.pin ?? (process.env.TUNNEL_PIN || undefined);
+}
+
+/** The rendezvous code from --code or TUNNEL_CODE (which keeps its PIN out of ps); undefined if none. */
+export function readCode(values: { code?: string | undefined }): string | undefined {
+  return values.code ?? (process.env.TUNNEL_CODE || undefined);
+}
+
+/** The ICE and fallback flags, as startHost / startClient take them (they check the URLs). */
+export function ice(values: {
+  'ice-server'?: string[] | undefined; 'ice-bind'?: string | undefined; 'ice-relay-only'?: boolean | undefined;
+  'ice-port-range'?: string | undefined; 'no-fallback'?: boolean | undefined;
+}): Pick<SideOptions, 'iceServers' | 'iceBind' | 'iceRelayOnly' | 'icePortRange' | 'fallback'> {
+  return {
+    iceServers: values['ice-server'],
+    iceBind: values['ice-bind'],
+    iceRelayOnly: values['ice-relay-only'],
+    icePortRange: values['ice-port-range'] === undefined ? undefined : parsePortRange(values['ice-port-range']),
+    fallback: !values['no-fallback'],
+  };
 }
 
 export function dataPlane(values: { window?: string | undefined; keepalive?: string | undefined }): Partial<DataPlaneConfig> {

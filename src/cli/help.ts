@@ -3,20 +3,35 @@
 import { defaultWorkers } from '../options.js';
 import { MAX_SHARDS } from '../shared/stream-id.js';
 
+const ICE_HELP = `  --ice-server URL         STUN or TURN server (repeatable): stun:HOST[:PORT] or turn:USER:PASS@HOST[:PORT]
+                           (port 3478 by default; percent-encode ':', '@' and '%' in USER and PASS).
+                           TURN runs over UDP only: libjuice, the ICE agent of node-datachannel, drops
+                           turns: and ?transport=tcp|tls, so they are refused; at most 2 TURN servers
+  --ice-relay-only         use only relayed (TURN) candidates: the path always goes through TURN
+  --ice-port-range MIN-MAX the UDP ports ICE may use, for a firewall (each connection takes one)
+  --ice-bind ADDR          bind ICE to ADDR and use only candidates on it, and relayed ones
+                           (127.0.0.1 keeps traffic on loopback)
+  --no-fallback            when ICE finds no path, fail instead of carrying the tunnel over the
+                           signaling WebSocket (the fallback: TCP, slower; direct signaling only)
+`;
+
 export const HOST_HELP = `Usage: tunnel host [options] --expose NAME=HOST:PORT [--expose ...]
 
-Runs the signaling server and exposes the named local TCP services to clients that know the PIN.
+Runs the signaling server (or registers at a rendezvous relay) and exposes the named local TCP
+services to clients that know the PIN.
 
   --expose NAME=HOST:PORT  a service clients may reach by NAME (repeatable; nothing else is ever dialed)
-  --listen ADDR:PORT       signaling address (default 127.0.0.1:8765)
+  --listen ADDR:PORT       signaling address (default 127.0.0.1:8765; none with --rendezvous alone)
+  --rendezvous URL         register at a rendezvous relay (a PeerJS server, e.g. ws://relay.example:9000,
+                           ?key=KEY if it has one) instead of listening: no open port is needed.
+                           Prints a code (ID-PIN) for the client's --code
+  --rendezvous-id ID       register under this id (default: a random one), so the code stays the same
   --pin PIN                the PIN clients must know (default: a random 8-digit PIN, printed)
   --pin-file PATH          read the PIN from a file (or set TUNNEL_PIN), so it does not show in ps
   --tls-cert FILE          serve wss:// with this certificate (PEM), together with --tls-key FILE
   --tls-key FILE           the certificate's private key (PEM)
   --workers N              worker threads, 0-${MAX_SHARDS} (default ${defaultWorkers()}, the available parallelism; 0 = main thread only)
-  --ice-server URL         STUN/TURN server, e.g. stun:stun.example.org:3478 (repeatable)
-  --ice-bind ADDR          bind ICE to ADDR and use only candidates on it (127.0.0.1 keeps traffic on loopback)
-  --window BYTES           per-stream flow-control window (default 1048576)
+${ICE_HELP}  --window BYTES           per-stream flow-control window (default 1048576)
   --keepalive MS           keepalive interval (default 1000); a peer silent for 5 intervals is gone
   --log-level LEVEL        error, warn, info (default) or debug
   --quiet                  no live status line on the terminal
@@ -24,19 +39,20 @@ Runs the signaling server and exposes the named local TCP services to clients th
 `;
 
 export const CLIENT_HELP = `Usage: tunnel client --connect ws://HOST:PORT --pin PIN --forward [ADDR:]PORT=NAME [options]
+       tunnel client --rendezvous URL --code CODE --forward [ADDR:]PORT=NAME [options]
 
 Connects to a host and forwards local TCP ports to the services it exposes.
 
   --connect URL            the host's signaling URL, e.g. ws://127.0.0.1:8765 or wss://host.example:8765
+  --rendezvous URL         find the host through this rendezvous relay (the host's --rendezvous URL)
+  --code CODE              the code the host printed (ID-PIN; or TUNNEL_CODE, to keep it out of ps)
   --ca FILE                trust this CA certificate (PEM) for a wss:// host
   --pin PIN                the host's PIN (or --pin-file PATH, or TUNNEL_PIN in the environment)
   --pin-file PATH          read the PIN from a file
   --forward [ADDR:]PORT=NAME  listen on ADDR:PORT (ADDR defaults to 127.0.0.1; PORT must not be 0)
                            and carry each connection to service NAME (repeatable)
   --workers N              worker threads, 0-${MAX_SHARDS} (default ${defaultWorkers()}; 0 = main thread only)
-  --ice-server URL         STUN/TURN server (repeatable)
-  --ice-bind ADDR          bind ICE to ADDR and use only candidates on it
-  --window BYTES           per-stream flow-control window (default 1048576)
+${ICE_HELP}  --window BYTES           per-stream flow-control window (default 1048576)
   --keepalive MS           keepalive interval (default 1000); a peer silent for 5 intervals is gone
   --log-level LEVEL        error, warn, info (default) or debug
   --quiet                  no live status line on the terminal

@@ -1,4 +1,4 @@
-// The live status line on a terminal: peers, open streams and throughput each way, redrawn every
+// The live status line on a terminal: peers, their path, open streams and throughput each way, redrawn every
 // second in place. Off with --quiet, and never when stdout is not a TTY (logs stay plain lines).
 
 import type { DataPlaneStats } from '../dataplane/data-plane.js';
@@ -6,6 +6,8 @@ import type { DataPlaneStats } from '../dataplane/data-plane.js';
 export interface StatusSource {
   stats(): Promise<DataPlaneStats>;
   peers(): number;
+  /** the path(s) in use, short ("direct/host 3 ms", "relay 1, websocket 1") */
+  path?(): string;
 }
 
 const mbps = (bytes: number, ms: number) => `${((bytes / 1e6) / (ms / 1000)).toFixed(2)} MB/s`;
@@ -20,7 +22,8 @@ export function startStatusLine(source: StatusSource, out: NodeJS.WriteStream = 
     source.stats().then((s) => {
       const now = Date.now();
       const streams = s.shards.reduce((n, shard) => n + (shard?.streams ?? 0), 0);
-      const line = `peers ${source.peers()}  streams ${streams}  in ${mbps(s.dispatcher.bytesIn - last.in, now - last.at)}  out ${mbps(s.dispatcher.bytesOut - last.out, now - last.at)}`;
+      const path = source.path ? `  path ${source.path()}` : '';
+      const line = `peers ${source.peers()}${path}  streams ${streams}  in ${mbps(s.dispatcher.bytesIn - last.in, now - last.at)}  out ${mbps(s.dispatcher.bytesOut - last.out, now - last.at)}`;
       last = { at: now, in: s.dispatcher.bytesIn, out: s.dispatcher.bytesOut };
       out.write(`\r\x1b[K${line}`);
     }).catch(() => {}).finally(() => { busy = false; });

@@ -15,12 +15,14 @@ const CI = enc.encode('datachannel-tunnel/1');
 const AD = { a: enc.encode('client'), b: enc.encode('host') };
 const DIRECTION = { toHost: 1, toClient: 2 } as const;
 
-/** One side's MAC state for a session: the key, and a counter per direction against replay. */
+/** One side's MAC state for a session: the key, and a counter per direction against replay; and
+ *  the keys that seal the data plane if it falls back to the signaling connection (./seal.ts). */
 export interface MacState {
   key: Uint8Array;
   sendDirection: number;
   sent: number;
   received: number;
+  seal: { send: Uint8Array; receive: Uint8Array };
 }
 
 /** Host: the first message to a new client; keep the returned state for hostCheck. `session` is
@@ -45,7 +47,8 @@ export function hostCheck(session: Uint8Array, own: CpaceStart, auth: { ya: Uint
   }
   const keys = deriveKeys(isk);
   if (!equalBytes(keys.confirmInitiator, auth.confirm)) return null;
-  return { macs: { key: keys.macKey, sendDirection: DIRECTION.toClient, sent: 0, received: 0 }, confirm: keys.confirmResponder };
+  const seal = { send: keys.sealResponder, receive: keys.sealInitiator };
+  return { macs: { key: keys.macKey, sendDirection: DIRECTION.toClient, sent: 0, received: 0, seal }, confirm: keys.confirmResponder };
 }
 
 /** Client: answers the host's hello. `expect` is what the host's welcome must carry. */
@@ -60,7 +63,7 @@ export function clientAnswer(pin: string, hello: { session: Uint8Array; yb: Uint
   const keys = deriveKeys(isk);
   return {
     auth: { t: 'auth', ya: own.message, confirm: keys.confirmInitiator },
-    macs: { key: keys.macKey, sendDirection: DIRECTION.toHost, sent: 0, received: 0 },
+    macs: { key: keys.macKey, sendDirection: DIRECTION.toHost, sent: 0, received: 0, seal: { send: keys.sealInitiator, receive: keys.sealResponder } },
     expect: keys.confirmResponder,
   };
 }

@@ -1,25 +1,39 @@
 // The client's side of signaling: hello, the PIN proof (CPace), the host's proof back, then the
-// PeerConnection, until its DataChannel is open. Rejects with a TunnelError whose code says what
-// went wrong (WRONG_PIN, LOCKED_OUT, VERSION_MISMATCH, SIGNALING_*, PEER_FAILED, HOST_UNREACHABLE).
+// PeerConnection until its DataChannel is open — or, if ICE finds no path in time and both sides
+// agreed to it, the WebSocket fallback. Rejects with a TunnelError whose code says what went wrong
+// (WRONG_PIN, LOCKED_OUT, VERSION_MISMATCH, SIGNALING_*, ICE_FAILED, PEER_FAILED, HOST_UNREACHABLE,
+// UNKNOWN_CODE, RELAY_*).
+//
+//   PAKE ─▶ offer, candidates ─▶ DataChannel open in time? ─yes─▶ session on the ICE path
+//                                   │ no (timeout, or the connection failed)
+//                                   ├─ fallback agreed ─▶ mac(fallback) ─▶ ok ─▶ session on the WebSocket
+//                                   │                                   └─ no: the host's channel is open,
+//                                   │                                      so ours is about to: wait for it
+//                                   └─ otherwise ─▶ ICE_FAILED, one sentence with the remedy
 //
 // After that the conversation stays open: late candidates still arrive MAC'd and are applied, and
-// its end (the host process gone) ends the session at once, before any keepalive could notice.
+// the end of a direct WebSocket (the host process gone) ends the session at once, before any
+// keepalive could notice. A relay's end ends nothing once the session is up.
 
 import type ndc from 'node-datachannel';
-import { createPeer, addCandidate, type IceOptions } from '../webrtc/peer.js';
+import { createPeer, addCandidate, closePeer, type IceOptions } from '../webrtc/peer.js';
 import { openChannels, type PeerChannels } from '../webrtc/channels.js';
+import { selectedPath, type SessionPath } from '../webrtc/path.js';
 import { TunnelError, tunnelError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../shared/log.js';
 import type { WindowOffer } from '../shared/limits.js';
-import { encodeSignal, decodePlain, PROTOCOL_VERSION, HANDSHAKE_TIMEOUT_MS, type Plain } from './codec.js';
-import { clientAnswer, addMac, checkMac, equalConfirm, type MacState } from './auth.js';
+import { encodeSignal, decodePlain, PROTOCOL_VERSION, HANDSHAKE_TIMEOUT_MS, ICE_TIMEOUT_MS, FALLBACK_ICE_TIMEOUT_MS, type Inner, type Plain } from './codec.js';
+import { clientAnswer, addMac, checkMac, equalConfirm } from './auth.js';
+import { createFallbackChannel, type FallbackChannel } from './fallback-channel.js';
 import type { SignalConn } from './conn.js';
 
 export interface Session {
-  pc: ndc.PeerConnection;
+  /** the DataChannels, or the fallback as both */
   channels: PeerChannels;
+  /** The path in use now (the RTT is live). */
+  path(): SessionPath | null;
   services: string[];
-  /** the host's receive window: our streams' send window towards it */
+  /** the host's per-stream receive window: our streams' send window towards it */
   sendWindow: WindowOffer;
   /** resolves with the reason once the session is over */
   ended: Promise<string>;
@@ -32,12 +46,17 @@ export interface ClientHandshakeOptions {
   window: WindowOffer;
   ice: IceOptions;
   log: Logger;
-  /** how the host is named in messages (its URL) */
+  /** how the host is named in messages (its URL, or the rendezvous code's id) */
   hostName: string;
+  /** Fall back to the signaling WebSocket when ICE finds no path (default true; never over a relay). */
+  fallback?: boolean | undefined;
 }
 
-/** How long the PeerConnection may take to open its DataChannel (ms). */
-const PEER_OPEN_TIMEOUT_MS = 15000;
+/** How long the host may take to answer a fallback request, or our channel to open after the host
+ *  says its own is open (ms). */
+const FALLBACK_REPLY_MS = 5000;
+/** How long the RTT probe at the switch to the fallback may take (ms). */
+const FIRST_RTT_MS = 1000;
 
 /** What the host's refusals mean here; anything else is a protocol error. */
 const HOST_CODES: Record<string, ErrorCode> = {
@@ -45,26 +64,38 @@ const HOST_CODES: Record<string, ErrorCode> = {
   SIGNALING_AUTH: 'SIGNALING_AUTH', SIGNALING_TIMEOUT: 'SIGNALING_TIMEOUT',
 };
 
+/** ICE failed: one sentence naming the cause and the remedy that applies here. */
+function noPath(seconds: number, conn: SignalConn, ourFallback: boolean, hostFallback: boolean): TunnelError {
+  const why = conn.relayed ? ' (a rendezvous relay carries no data, so there is no WebSocket fallback)'
+    : !ourFallback ? ', or drop --no-fallback to carry the tunnel over the signaling WebSocket'
+    : !hostFallback ? ' (the host has the WebSocket fallback turned off)' : '';
+  return tunnelError('ICE_FAILED', `no network path to the host: ICE found no working connection in ${seconds} s (both sides behind symmetric NATs, or UDP blocked); add a TURN server with --ice-server turn:USER:PASS@HOST:3478${why}`);
+}
+
 export async function connectSession(conn: SignalConn, options: ClientHandshakeOptions): Promise<Session> {
-  const { hostName, ice } = options;
+  const { hostName, ice, log } = options;
   const inbox: Plain[] = [];
   let wake: (() => void) | null = null;
   let failure: TunnelError | null = null;
+  let onFailure: (err: TunnelError) => void = () => {};
   let pc: ndc.PeerConnection | null = null;
-  let channels: ndc.DataChannel[] = []; // kept referenced: an unreferenced channel is collected and closes
+  let dcs: ndc.DataChannel[] = []; // kept referenced: an unreferenced channel is collected and closes
+  let dcOpen = false;
+  let fallback: FallbackChannel | null = null;
+  let established = false;
   let endSession: (reason: string) => void = () => {};
   const ended = new Promise<string>((resolve) => {
     let over = false;
     endSession = (reason) => {
       if (over) return;
       over = true;
-      for (const dc of channels) { try { dc.close(); } catch { /* closed */ } }
-      try { pc?.close(); } catch { /* closed */ }
+      fallback?.close();
+      closePeer(pc, dcs, dcOpen);
       conn.terminate();
       resolve(reason);
     };
   });
-  const fail = (err: TunnelError) => { failure ??= err; wake?.(); };
+  const fail = (err: TunnelError) => { failure ??= err; wake?.(); onFailure(err); };
   const send = (msg: Plain) => conn.send(encodeSignal(msg));
 
   conn.onMessage((data) => {
@@ -77,7 +108,11 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
     wake?.();
   });
   conn.onClose((error) => {
-    fail(tunnelError('HOST_UNREACHABLE', error ? `cannot reach the host at ${hostName}: ${error}` : `the host at ${hostName} closed the connection`));
+    if (established && conn.relayed && !fallback) {
+      log.info('the rendezvous relay connection closed; the session goes on without it');
+      return;
+    }
+    fail(error instanceof TunnelError ? error : tunnelError('HOST_UNREACHABLE', error ? `cannot reach the host at ${hostName}: ${error}` : `the host at ${hostName} closed the connection`));
     endSession('signaling closed');
   });
 
@@ -99,13 +134,6 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
     }
   };
 
-  /** A MAC'd message from the host, checked. */
-  const nextInner = async (macs: MacState, deadline: number) => {
-    const msg = await next(deadline);
-    if (msg.t !== 'mac') throw tunnelError('SIGNALING_PROTOCOL', 'expected a MAC\'d message');
-    return checkMac(macs, msg);
-  };
-
   try {
     const deadline = Date.now() + HANDSHAKE_TIMEOUT_MS;
     send({ t: 'hello', v: PROTOCOL_VERSION });
@@ -116,56 +144,138 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
     const answer = clientAnswer(options.pin, { session: hello.session, yb: hello.yb });
     const macs = answer.macs;
     send(answer.auth);
-    const welcome = await nextInner(macs, deadline);
-    if (welcome.t !== 'welcome' || !equalConfirm(welcome.confirm, answer.expect)) {
+    const welcome = await next(deadline);
+    if (welcome.t !== 'mac') throw tunnelError('SIGNALING_PROTOCOL', 'expected a MAC\'d message');
+    const inner = checkMac(macs, welcome);
+    if (inner.t !== 'welcome' || !equalConfirm(inner.confirm, answer.expect)) {
       throw tunnelError('SIGNALING_AUTH', 'the host could not prove it knows the PIN');
     }
+    if (inbox.length > 0) throw tunnelError('SIGNALING_PROTOCOL', 'the host sent more than its welcome');
 
-    send(addMac(macs, { t: 'params', window: options.window }));
-    const peer = createPeer('client', ice, {
-      sdp: (sdp, type) => send(addMac(macs, { t: 'sdp', sdp, type })),
-      candidate: (cand, mid) => send(addMac(macs, { t: 'cand', cand, mid })),
+    const ourFallback = options.fallback !== false && conn.carrier !== undefined;
+    const useFallback = ourFallback && inner.fb;
+    send(addMac(macs, { t: 'params', window: options.window, fb: ourFallback }));
+    const iceMs = useFallback ? FALLBACK_ICE_TIMEOUT_MS : ICE_TIMEOUT_MS;
+
+    // from here on, every message is MAC'd and handled as it arrives
+    const result = await new Promise<{ channels: PeerChannels; path: () => SessionPath | null }>((resolve, reject) => {
+      let phase: 'ice' | 'asked' | 'refused' | 'done' = 'ice';
+      let iceConnected = false;
+      let signalOpen = true; // our candidates go out until we ask for the fallback
+      const timers: NodeJS.Timeout[] = [];
+      const finish = (value: { channels: PeerChannels; path: () => SessionPath | null } | TunnelError) => {
+        if (phase === 'done') return;
+        phase = 'done';
+        for (const t of timers) clearTimeout(t);
+        if (value instanceof TunnelError) reject(value); else resolve(value);
+      };
+      onFailure = finish;
+      if (failure) return finish(failure);
+      const sendMac = (m: Inner) => send(addMac(macs, m));
+      const iceStart = Date.now();
+      const peer = createPeer('client', ice, {
+        sdp: (sdp, type) => sendMac({ t: 'sdp', sdp, type }),
+        candidate: (cand, mid) => { if (signalOpen) sendMac({ t: 'cand', cand, mid }); },
+      });
+      pc = peer;
+      const { opened, all } = openChannels(peer);
+      dcs = all;
+      let channels: PeerChannels | null = null;
+      const onIcePath = () => { if (channels) finish({ channels, path: () => selectedPath(peer) }); };
+      const gaveUp = () => {
+        if (phase !== 'ice') return;
+        if (useFallback) return ask();
+        // ICE connected but DTLS/SCTP did not: a known libdatachannel flake that a retry cures
+        if (iceConnected) return finish(tunnelError('PEER_FAILED', 'the WebRTC connection failed after ICE connected (DTLS/SCTP)'));
+        const err = noPath(Math.round((Date.now() - iceStart) / 1000), conn, ourFallback, inner.fb);
+        send({ t: 'error', code: err.code, message: err.message }); // the host logs it
+        finish(err);
+      };
+      const ask = () => {
+        phase = 'asked';
+        signalOpen = false;
+        log.warn(`ICE found no path to the host in ${Math.round((Date.now() - iceStart) / 1000)} s; asking for the WebSocket fallback`);
+        sendMac({ t: 'fallback' });
+        timers.push(setTimeout(() => finish(tunnelError('SIGNALING_TIMEOUT', 'the host did not answer the fallback request')), FALLBACK_REPLY_MS));
+      };
+      const switchToFallback = async () => {
+        const carrier = conn.carrier;
+        if (!carrier) return finish(tunnelError('SIGNALING_PROTOCOL', 'the host offered a fallback this connection cannot carry'));
+        closePeer(peer, all, dcOpen); // before the handshake's handler is replaced: no more ICE events matter
+        pc = null;
+        dcs = [];
+        const fb = createFallbackChannel(conn, carrier, macs.seal, (reason) => { log.warn('fallback channel failed', { reason }); endSession(reason); });
+        fallback = fb;
+        const rtt = await carrier.ping(FIRST_RTT_MS);
+        const fbPath = (): SessionPath => ({ kind: 'websocket', relayed: false, local: carrier.local, remote: carrier.remote, rttMs: fb.rttMs() ?? rtt });
+        finish({ channels: { small: fb, bulk: fb }, path: fbPath });
+      };
+
+      void opened.then((o) => {
+        dcOpen = true;
+        channels = o.channels;
+        if (phase === 'ice' || phase === 'refused') onIcePath();
+      });
+      for (const dc of all) dc.onClosed(() => { if (!fallback) endSession('data channel closed'); });
+      peer.onIceStateChange((state) => { if (state === 'connected' || state === 'completed') iceConnected = true; });
+      peer.onStateChange((state) => {
+        if (fallback || (state !== 'failed' && state !== 'closed')) return;
+        if (established) {
+          fail(tunnelError('PEER_FAILED', `the WebRTC connection ${state}`));
+          endSession(`connection ${state}`);
+        } else if (phase === 'refused') {
+          finish(tunnelError('PEER_FAILED', `the WebRTC connection ${state}`));
+        } else {
+          gaveUp();
+        }
+      });
+      timers.push(setTimeout(gaveUp, iceMs));
+
+      conn.onMessage((data) => {
+        if (phase === 'done') return;
+        try {
+          const msg = data ? decodePlain(data) : null;
+          if (msg?.t === 'error') throw tunnelError(HOST_CODES[msg.code] ?? 'SIGNALING_PROTOCOL', `the host refused: ${msg.message}`);
+          if (msg?.t !== 'mac') throw tunnelError('SIGNALING_PROTOCOL', `expected a MAC'd message, got '${msg?.t ?? 'text'}'`);
+          const m = checkMac(macs, msg);
+          if (m.t === 'sdp' && m.type === 'answer') peer.setRemoteDescription(m.sdp, 'answer');
+          else if (m.t === 'cand') { if (phase !== 'asked') addCandidate(peer, m.cand, m.mid, ice); }
+          else if (m.t === 'fallback-reply' && phase === 'asked') {
+            if (m.ok) {
+              void switchToFallback();
+            } else if (dcOpen) {
+              onIcePath();
+            } else {
+              phase = 'refused';
+              signalOpen = true;
+              timers.push(setTimeout(() => finish(tunnelError('PEER_FAILED', 'the host\'s DataChannel opened but ours did not')), FALLBACK_REPLY_MS));
+            }
+          } else {
+            throw tunnelError('SIGNALING_PROTOCOL', `unexpected '${m.t}' from the host`);
+          }
+        } catch (err) {
+          finish(err instanceof TunnelError ? err : tunnelError('SIGNALING_AUTH', (err as Error).message));
+        }
+      });
     });
-    pc = peer;
-    const { opened, all } = openChannels(peer);
-    channels = all;
-    let open: PeerChannels | null = null;
-    void opened.then((o) => { open = o.channels; wake?.(); });
-    peer.onStateChange((state) => {
-      if (state === 'failed' || state === 'closed') {
-        fail(tunnelError('PEER_FAILED', `the WebRTC connection ${state}`));
-        endSession(`connection ${state}`);
-      }
-    });
-    for (const dc of all) dc.onClosed(() => endSession('data channel closed'));
-    const openDeadline = Date.now() + PEER_OPEN_TIMEOUT_MS;
-    while (!open) {
-      if (Date.now() >= openDeadline) throw tunnelError('PEER_FAILED', `no WebRTC connection to the host within ${PEER_OPEN_TIMEOUT_MS / 1000} s (ICE failed: check --ice-server / --ice-bind)`);
-      if (inbox.length === 0 && !failure) {
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, Math.max(1, Math.min(200, openDeadline - Date.now())));
-          wake = () => { clearTimeout(t); wake = null; resolve(); };
-        });
-        continue;
-      }
-      const inner = await nextInner(macs, openDeadline);
-      if (inner.t === 'sdp' && inner.type === 'answer') peer.setRemoteDescription(inner.sdp, 'answer');
-      else if (inner.t === 'cand') addCandidate(peer, inner.cand, inner.mid, ice);
-      else throw tunnelError('SIGNALING_PROTOCOL', `unexpected '${inner.t}' from the host`);
+
+    established = true;
+    if (!fallback) {
+      const peer = pc as ndc.PeerConnection | null;
+      // late candidates and anything else are still authenticated and applied
+      conn.onMessage((data) => {
+        try {
+          const msg = data ? decodePlain(data) : null;
+          if (msg?.t !== 'mac') throw new Error(`unexpected '${msg?.t ?? 'text'}'`);
+          const m = checkMac(macs, msg);
+          if (m.t === 'cand' && peer) addCandidate(peer, m.cand, m.mid, ice);
+        } catch (err) {
+          log.warn('signaling error; dropping the session', { error: (err as Error).message });
+          endSession('signaling error');
+        }
+      });
     }
-    // from now on, late candidates and anything else are still authenticated and applied
-    conn.onMessage((data) => {
-      try {
-        const msg = data ? decodePlain(data) : null;
-        if (msg?.t !== 'mac') throw new Error(`unexpected '${msg?.t ?? 'text'}'`);
-        const inner = checkMac(macs, msg);
-        if (inner.t === 'cand') addCandidate(peer, inner.cand, inner.mid, ice);
-      } catch (err) {
-        options.log.warn('signaling error; dropping the session', { error: (err as Error).message });
-        endSession('signaling error');
-      }
-    });
-    return { pc: peer, channels: open, services: welcome.services, sendWindow: welcome.window, ended, end: endSession };
+    return { channels: result.channels, path: result.path, services: inner.services, sendWindow: inner.window, ended, end: endSession };
   } catch (err) {
     endSession('setup failed');
     if (err instanceof TunnelError) throw err;

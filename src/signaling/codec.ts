@@ -1,4 +1,4 @@
-// Signaling messages between client and host over a WebSocket: msgpack-encoded, size-limited,
+// Signaling messages between client and host (over a WebSocket or a rendezvous relay): msgpack-encoded, size-limited,
 // versioned, and checked field by field before anything acts on them.
 //
 //   client                                      host
@@ -9,6 +9,10 @@
 //     mac(params {window})           ───────▶   (each side's per-stream receive window, initial and
 //                                                most: the other's send window)
 //     mac(sdp offer), mac(cand)…        ◀──▶    mac(sdp answer), mac(cand)…
+//   and, only if both said fb (the WebSocket fallback) and no DataChannel opened in time:
+//     mac(fallback)                  ───────▶   closes its PeerConnection, unless its channel is open
+//                                    ◀───────   mac(fallback-reply {ok})
+//     then, if ok, every message both ways is a data-plane message sealed by ./seal.ts
 //
 // Every message after the PAKE carries a MAC under the key only the PIN holders share, over the
 // direction and a counter, so the SDP (with its DTLS fingerprint) and each candidate is authentic.
@@ -16,13 +20,28 @@
 import { pack, unpack } from 'msgpackr';
 import type { WindowOffer } from '../shared/limits.js';
 
-/** Bumped on any incompatible change of signaling or the data plane's packets. 2: the hello's
- *  `sid` became `session` and `sealed` became `mac` (names only). */
-export const PROTOCOL_VERSION = 2;
+/** Bumped on any incompatible change of signaling or the data plane's packets. 3: the hello's `sid`
+ *  became `session` and `sealed` became `mac`; the window is offered as {initial, max}; two
+ *  DataChannels (small, bulk) with maxRetransmits; PING carries a timestamp; `fb` in welcome and
+ *  params, the fallback messages, the sealed data-plane messages after them. */
+export const PROTOCOL_VERSION = 3;
 /** Largest signaling message (bytes): an SDP is a few KiB. */
 export const MAX_SIGNAL_BYTES = 64 * 1024;
+/** Largest data-plane message the WebSocket fallback carries (bytes): a DataChannel's default
+ *  maximum message size, far above the largest packet batch the dispatcher sends. */
+export const MAX_FALLBACK_MESSAGE_BYTES = 256 * 1024;
+/** The WebSocket's own limit: a sealed fallback message (plus its 16-byte tag) must fit; signaling
+ *  messages are still held to MAX_SIGNAL_BYTES when they are decoded. */
+export const MAX_WEBSOCKET_MESSAGE_BYTES = MAX_FALLBACK_MESSAGE_BYTES + 64;
 /** A client that has not finished the handshake in this long is dropped (ms). */
 export const HANDSHAKE_TIMEOUT_MS = 10000;
+/** How long ICE may take to open the DataChannel without a fallback (ms). libjuice does not give
+ *  up by itself while it has no pair to check (measured: still "checking" after 40 s), so this is
+ *  the failure. 15 s: a relayed path over a 300 ms RTT opens in 2-3 s; the rest is for lost packets. */
+export const ICE_TIMEOUT_MS = 15000;
+/** The same with the WebSocket fallback agreed (ms): waiting longer only delays a working tunnel,
+ *  and 8 s is still about three times what a TURN path at 300 ms RTT takes to open. */
+export const FALLBACK_ICE_TIMEOUT_MS = 8000;
 
 export type Plain =
   | { t: 'hello'; v: number; session?: Uint8Array; yb?: Uint8Array }
@@ -31,8 +50,10 @@ export type Plain =
   | { t: 'error'; code: string; message: string };
 
 export type Inner =
-  | { t: 'welcome'; services: string[]; window: WindowOffer; confirm: Uint8Array }
-  | { t: 'params'; window: WindowOffer }
+  | { t: 'welcome'; services: string[]; window: WindowOffer; confirm: Uint8Array; fb: boolean }
+  | { t: 'params'; window: WindowOffer; fb: boolean }
+  | { t: 'fallback' }
+  | { t: 'fallback-reply'; ok: boolean }
   | { t: 'sdp'; sdp: string; type: string }
   | { t: 'cand'; cand: string; mid: string };
 
@@ -93,11 +114,16 @@ export function decodeInner(data: Uint8Array): Inner {
     case 'welcome':
       if (!Array.isArray(m.services) || m.services.length > 1000 || !m.services.every((s) => isText(s, 64))) break;
       if (!isBytes(m.confirm, 32, 32)) break;
-      if (!isWindow(m.window)) break;
-      return { t: 'welcome', services: m.services as string[], window: { initial: m.window.initial, max: m.window.max }, confirm: m.confirm };
+      if (!isWindow(m.window) || typeof m.fb !== 'boolean') break;
+      return { t: 'welcome', services: m.services as string[], window: { initial: m.window.initial, max: m.window.max }, confirm: m.confirm, fb: m.fb };
     case 'params':
-      if (!isWindow(m.window)) break;
-      return { t: 'params', window: { initial: m.window.initial, max: m.window.max } };
+      if (!isWindow(m.window) || typeof m.fb !== 'boolean') break;
+      return { t: 'params', window: { initial: m.window.initial, max: m.window.max }, fb: m.fb };
+    case 'fallback':
+      return { t: 'fallback' };
+    case 'fallback-reply':
+      if (typeof m.ok !== 'boolean') break;
+      return { t: 'fallback-reply', ok: m.ok };
     case 'sdp':
       if (!isText(m.sdp, MAX_SIGNAL_BYTES) || !(m.type === 'offer' || m.type === 'answer')) break;
       return { t: 'sdp', sdp: m.sdp, type: m.type };

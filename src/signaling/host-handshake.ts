@@ -3,19 +3,27 @@
 //   hello ──▶ guard: locked out? ──▶ CPace share ──▶ auth: right PIN? ──▶ welcome ──▶ session:
 //                  └─ LOCKED_OUT              └─ WRONG_PIN (a failed guess)        params, SDP offer,
 //                                                                                  candidates (MAC'd)
-//                                                                                  then the channels
+//   session ──▶ DataChannel opens ───────────────────────────────────▶ the data plane has the peer
+//          └──▶ mac(fallback) from the client (ICE found no path):
+//                 our channel already open? ─yes─▶ reply no (the client's is about to open)
+//                                          └─no──▶ close the PeerConnection, reply ok, and the data
+//                                                  plane has the peer over the WebSocket (sealed)
 //
 // An attempt that ends without a verdict (silence, a disconnect, garbage) counts as a failed guess,
 // and so does one still in flight, so parallel connections cannot outrun the guard. Once the
-// DataChannel is open the session belongs to the data plane; any later trouble ends it.
+// channel is open the session belongs to the data plane; any later trouble ends it. A client whose
+// ICE fails tells us so (an 'error' message) and we log it; one that goes silent is dropped after
+// HOST_ICE_WAIT_MS.
 
 import type ndc from 'node-datachannel';
-import { createPeer, addCandidate, type IceOptions } from '../webrtc/peer.js';
-import { acceptChannels, type PeerChannels } from '../webrtc/channels.js';
+import { createPeer, addCandidate, closePeer, type IceOptions } from '../webrtc/peer.js';
+import { selectedPath, type SessionPath } from '../webrtc/path.js';
 import type { Logger } from '../shared/log.js';
-import type { WindowOffer } from '../shared/limits.js';
-import { encodeSignal, decodePlain, SignalError, PROTOCOL_VERSION, HANDSHAKE_TIMEOUT_MS, type Plain } from './codec.js';
+import { encodeSignal, decodePlain, SignalError, PROTOCOL_VERSION, HANDSHAKE_TIMEOUT_MS, ICE_TIMEOUT_MS, type Plain } from './codec.js';
 import { hostStart, hostCheck, addMac, checkMac, AuthError, type MacState } from './auth.js';
+import { createFallbackChannel, type FallbackChannel } from './fallback-channel.js';
+import { acceptChannels, type PeerChannels } from '../webrtc/channels.js';
+import type { WindowOffer } from '../shared/limits.js';
 import type { Guard } from './guard.js';
 import type { SignalConn } from './conn.js';
 
@@ -27,26 +35,37 @@ export interface HostHandshakeOptions {
   /** the host's per-stream receive window, announced in the welcome */
   window: WindowOffer;
   ice: IceOptions;
+  /** Offer the WebSocket fallback to clients whose connection can carry it. */
+  fallback: boolean;
   log: Logger;
   /** Set when the client must be refused at once: the host is busy or shutting down. */
   busy?: string | undefined;
-  /** The DataChannels are open; `sendWindow` is the client's receive window. */
-  onChannels(channels: PeerChannels, sendWindow: WindowOffer): void;
+  /** The channels are open (the DataChannels, or the fallback as both); `sendWindow` is the client's
+   *  per-stream receive window, `path` says how it goes. */
+  onChannels(channels: PeerChannels, sendWindow: WindowOffer, path: () => SessionPath | null): void;
   /** The session is over, for whatever reason (called once). */
   onEnd(reason: string): void;
 }
 
 export interface HostSession {
-  /** The DataChannel is open (the client is connected, not only signaling). */
+  /** The channel is open (the client is connected, not only signaling). */
   connected(): boolean;
+  path(): SessionPath | null;
   end(reason: string): void;
 }
+
+/** A client that has neither opened its channel nor asked for the fallback nor given up in this long
+ *  is dropped (ms): its own ICE timeout, and some slack for a slow network. */
+const HOST_ICE_WAIT_MS = ICE_TIMEOUT_MS + 10000;
 
 export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): HostSession {
   const { peer, log } = options;
   const address = conn.remote;
   let pc: ndc.PeerConnection | null = null;
-  let channels: ndc.DataChannel[] = []; // kept referenced: an unreferenced channel is collected and closes
+  let dcs: ndc.DataChannel[] = []; // kept referenced: an unreferenced channel is collected and closes
+  let fallback: FallbackChannel | null = null;
+  let channels: PeerChannels | null = null;
+  let path: () => SessionPath | null = () => null;
   let sendWindow = options.window;
   let step: 'hello' | 'auth' | 'session' = 'hello';
   let pake: ReturnType<typeof hostStart> | null = null;
@@ -54,6 +73,10 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
   let endAttempt: (ok: boolean) => void = () => {};
   let over = false;
   let refused = false;
+  let fellBack = false;
+  let clientFallback = false;
+  let iceTimer: NodeJS.Timeout | undefined;
+  const offerFallback = options.fallback && conn.carrier !== undefined;
 
   const send = (msg: Plain) => conn.send(encodeSignal(msg));
 
@@ -61,10 +84,11 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
     if (over) return;
     over = true;
     clearTimeout(timer);
+    clearTimeout(iceTimer);
     endAttempt(false);
-    if (channels.length > 0) log.info('client left', { peer, reason });
-    for (const dc of channels) { try { dc.close(); } catch { /* already closed */ } }
-    try { pc?.close(); } catch { /* already closed */ }
+    if (channels) log.info('client left', { peer, reason });
+    fallback?.close();
+    closePeer(pc, dcs, true); // the channels the host has came from onDataChannel: they opened
     conn.terminate();
     options.onEnd(reason);
   }
@@ -79,6 +103,13 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
 
   const timer = setTimeout(() => refuse('SIGNALING_TIMEOUT', `handshake not completed in ${HANDSHAKE_TIMEOUT_MS} ms`), HANDSHAKE_TIMEOUT_MS);
   timer.unref();
+
+  function connected(how: PeerChannels, pathOf: () => SessionPath | null): void {
+    clearTimeout(iceTimer);
+    channels = how;
+    path = pathOf;
+    options.onChannels(how, sendWindow, pathOf);
+  }
 
   function hello(msg: Plain): void {
     if (msg.t !== 'hello') throw new SignalError('expected hello');
@@ -110,36 +141,74 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
     endAttempt(true);
     clearTimeout(timer);
     macs = result.macs;
-    send(addMac(macs, { t: 'welcome', services: options.services, window: options.window, confirm: result.confirm }));
+    send(addMac(macs, { t: 'welcome', services: options.services, window: options.window, confirm: result.confirm, fb: offerFallback }));
     step = 'session';
     log.info('client authenticated', { peer, address });
+  }
+
+  function offer(m: MacState, sdp: string): void {
+    const p = createPeer(`host-${peer}`, options.ice, {
+      sdp: (s, type) => { if (!fellBack) send(addMac(m, { t: 'sdp', sdp: s, type })); },
+      candidate: (cand, mid) => { if (!fellBack) send(addMac(m, { t: 'cand', cand, mid })); },
+    });
+    pc = p;
+    acceptChannels(p, (opened) => {
+      if (over || fellBack) { for (const c of opened.keep) c.close(); return; }
+      dcs = opened.keep;
+      for (const c of dcs) c.onClosed(() => { if (!fellBack) end('data channel closed'); });
+      connected(opened.channels, () => selectedPath(p));
+      log.info('client connected', { peer, address, path: path() });
+    });
+    p.onStateChange((state) => {
+      if (fellBack || (state !== 'failed' && state !== 'closed')) return;
+      // before the channel opens, a failure is the client's to handle: it asks for the fallback or
+      // tells us it gives up (and HOST_ICE_WAIT_MS drops one that does neither)
+      if (channels) end(`connection ${state}`);
+      else log.debug('the WebRTC connection failed before its channel opened; waiting for the client', { peer, address });
+    });
+    iceTimer = setTimeout(() => {
+      log.warn('no network path to the client: its channel did not open and it did not ask for the fallback', { peer, address, waitedS: HOST_ICE_WAIT_MS / 1000 });
+      end('ICE failed');
+    }, HOST_ICE_WAIT_MS);
+    iceTimer.unref();
+    p.setRemoteDescription(sdp, 'offer');
+  }
+
+  function fallBack(m: MacState): void {
+    const carrier = conn.carrier;
+    if (!offerFallback || !clientFallback || !carrier) throw new SignalError('the fallback was not agreed');
+    if (channels) {
+      send(addMac(m, { t: 'fallback-reply', ok: false })); // ours is open: the client's is about to
+      return;
+    }
+    fellBack = true;
+    closePeer(pc, dcs, false);
+    pc = null;
+    dcs = [];
+    // one ping first, while the client waits for the reply and sends nothing: the RTT for the report
+    void carrier.ping(1000).then((rtt) => {
+      if (over) return;
+      send(addMac(m, { t: 'fallback-reply', ok: true }));
+      const fb = createFallbackChannel(conn, carrier, m.seal, (reason) => { log.warn('fallback channel failed', { peer, address, reason }); end(reason); }, rtt);
+      fallback = fb;
+      connected({ small: fb, bulk: fb }, () => ({ kind: 'websocket', relayed: false, local: carrier.local, remote: carrier.remote, rttMs: fb.rttMs() }));
+      log.warn('client connected over the WebSocket fallback: ICE found no path', { peer, address, path: path() });
+    });
   }
 
   function session(msg: Plain): void {
     if (msg.t !== 'mac' || !macs) throw new SignalError('expected a MAC\'d message');
     const inner = checkMac(macs, msg);
-    const m = macs;
     if (inner.t === 'params') {
       sendWindow = inner.window;
+      clientFallback = inner.fb;
     } else if (inner.t === 'sdp') {
-      if (inner.type !== 'offer' || pc) throw new SignalError('unexpected SDP');
-      pc = createPeer(`host-${peer}`, options.ice, {
-        sdp: (sdp, type) => send(addMac(m, { t: 'sdp', sdp, type })),
-        candidate: (cand, mid) => send(addMac(m, { t: 'cand', cand, mid })),
-      });
-      acceptChannels(pc, (opened) => {
-        if (over) { for (const dc of opened.keep) dc.close(); return; }
-        channels = opened.keep;
-        for (const dc of channels) dc.onClosed(() => end('data channel closed'));
-        options.onChannels(opened.channels, sendWindow);
-        log.info('client connected', { peer, address });
-      });
-      pc.onStateChange((state) => {
-        if (state === 'failed' || state === 'closed') end(`connection ${state}`);
-      });
-      pc.setRemoteDescription(inner.sdp, 'offer');
+      if (inner.type !== 'offer' || pc || fellBack) throw new SignalError('unexpected SDP');
+      offer(macs, inner.sdp);
     } else if (inner.t === 'cand') {
-      if (pc) addCandidate(pc, inner.cand, inner.mid, options.ice);
+      if (pc && !fellBack) addCandidate(pc, inner.cand, inner.mid, options.ice);
+    } else if (inner.t === 'fallback' && !fellBack) {
+      fallBack(macs);
     } else {
       throw new SignalError(`unexpected '${inner.t}'`);
     }
@@ -150,6 +219,11 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
     try {
       if (!data) throw new SignalError('signaling messages are binary');
       const msg = decodePlain(data);
+      if (msg.t === 'error' && step === 'session') {
+        log.warn(`client could not connect: ${msg.message}`, { peer, address, code: msg.code });
+        end(msg.code);
+        return;
+      }
       if (msg.t === 'error') throw new SignalError(`client error: ${msg.message}`);
       if (step === 'hello') hello(msg);
       else if (step === 'auth') auth(msg);
@@ -163,5 +237,5 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
   conn.onClose(() => end('signaling closed'));
   if (options.busy) refuse('BUSY', options.busy);
 
-  return { connected: () => channels.length > 0 && !over, end };
+  return { connected: () => channels !== null && !over, path: () => (over ? null : path()), end };
 }

@@ -146,6 +146,8 @@ export function cpaceFinish(
 const LABEL_CONFIRM_I = utf8ToBytes(`${CPACE_SUITE} confirm initiator`);
 const LABEL_CONFIRM_R = utf8ToBytes(`${CPACE_SUITE} confirm responder`);
 const LABEL_MAC = utf8ToBytes(`${CPACE_SUITE} mac key`);
+const LABEL_SEAL_I = utf8ToBytes(`${CPACE_SUITE} fallback seal initiator to responder`);
+const LABEL_SEAL_R = utf8ToBytes(`${CPACE_SUITE} fallback seal responder to initiator`);
 
 /**
  * Keys for the application layer (the draft leaves key confirmation to it, section 10.4),
@@ -153,12 +155,18 @@ const LABEL_MAC = utf8ToBytes(`${CPACE_SUITE} mac key`);
  * The initiator sends confirmInitiator and the responder confirmResponder; each side checks
  * the other's with equalBytes. ISK already binds sid and both messages, so these do too.
  */
-export function deriveKeys(isk: Uint8Array): { confirmInitiator: Uint8Array; confirmResponder: Uint8Array; macKey: Uint8Array } {
+export function deriveKeys(isk: Uint8Array): {
+  confirmInitiator: Uint8Array; confirmResponder: Uint8Array; macKey: Uint8Array;
+  /** AES-256-GCM keys of the WebSocket fallback, one per direction (../signaling/seal.ts) */
+  sealInitiator: Uint8Array; sealResponder: Uint8Array;
+} {
   if (isk.length !== 64) throw new PakeError('PAKE_INVALID_INPUT', 'ISK must be 64 bytes');
   return {
     confirmInitiator: hkdf(sha512, isk, undefined, LABEL_CONFIRM_I, 32),
     confirmResponder: hkdf(sha512, isk, undefined, LABEL_CONFIRM_R, 32),
     macKey: hkdf(sha512, isk, undefined, LABEL_MAC, 32),
+    sealInitiator: hkdf(sha512, isk, undefined, LABEL_SEAL_I, 32),
+    sealResponder: hkdf(sha512, isk, undefined, LABEL_SEAL_R, 32),
   };
 }
 

@@ -1,21 +1,48 @@
 // Signaling over a WebSocket (`ws`): the host's server (ws:// or wss://), the client's connection,
 // and the adapter that makes either a SignalConn. Every failure to start is one TunnelError.
+// A WebSocket is also a Carrier: the data plane can fall back to it when ICE finds no path.
 
 import http from 'node:http';
 import https from 'node:https';
+import type net from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { WebSocketServer, WebSocket } from 'ws';
 import { tunnelError, listenError, type TunnelError } from '../errors.js';
 import type { Logger } from '../shared/log.js';
-import { MAX_SIGNAL_BYTES, HANDSHAKE_TIMEOUT_MS } from './codec.js';
-import type { SignalConn } from './conn.js';
+import { hostPort } from '../webrtc/path.js';
+import { MAX_WEBSOCKET_MESSAGE_BYTES, HANDSHAKE_TIMEOUT_MS } from './codec.js';
+import type { Carrier, SignalConn } from './conn.js';
 
-export function fromWebSocket(ws: WebSocket, remote: string): SignalConn {
+function carrierOf(ws: WebSocket, socket: () => net.Socket | undefined): Carrier {
+  const address = (a: string | undefined, p: number | undefined) => (a ? hostPort(a, p ?? 0) : '?');
+  return {
+    get local() { const s = socket(); return address(s?.localAddress, s?.localPort); },
+    get remote() { const s = socket(); return address(s?.remoteAddress, s?.remotePort); },
+    bufferedAmount: () => ws.bufferedAmount,
+    ping: (timeoutMs) => new Promise((resolve) => {
+      if (ws.readyState !== ws.OPEN) return resolve(null);
+      const id = randomBytes(8);
+      const start = performance.now();
+      const done = (rtt: number | null) => { clearTimeout(timer); ws.off('pong', onPong); resolve(rtt); };
+      const onPong = (data: Buffer) => { if (data.equals(id)) done(performance.now() - start); };
+      const timer = setTimeout(() => done(null), timeoutMs);
+      ws.on('pong', onPong);
+      ws.ping(id);
+    }),
+  };
+}
+
+export function fromWebSocket(ws: WebSocket, remote: string, socket?: net.Socket): SignalConn {
   let onMessage: (data: Uint8Array | null) => void = () => {};
   let error: string | undefined;
+  let tcp = socket;
+  ws.once('upgrade', (res) => { tcp ??= res.socket; }); // the client's socket, once connected
   ws.on('message', (data, isBinary) => onMessage(isBinary && Buffer.isBuffer(data) ? data : null));
   ws.on('error', (err: NodeJS.ErrnoException) => { error ??= err.code ?? err.message; });
   return {
     remote,
+    relayed: false,
+    carrier: carrierOf(ws, () => tcp),
     send: (data) => { if (ws.readyState === ws.OPEN) ws.send(data); },
     onMessage: (handler) => { onMessage = handler; },
     onClose: (handler) => { ws.once('close', () => handler(error)); },
@@ -51,11 +78,11 @@ export async function listenSignaling(options: {
     server.listen(port, host);
   });
   server.on('error', (err) => log.error('signaling server error', { error: err.message }));
-  const wss = new WebSocketServer({ server, maxPayload: MAX_SIGNAL_BYTES });
+  const wss = new WebSocketServer({ server, maxPayload: MAX_WEBSOCKET_MESSAGE_BYTES });
   wss.on('error', (err) => log.error('signaling server error', { error: err.message }));
   wss.on('connection', (ws, req) => {
     ws.on('error', (err) => log.debug('signaling socket error', { address: req.socket.remoteAddress, error: err.message }));
-    options.onConnection(fromWebSocket(ws, req.socket.remoteAddress ?? 'unknown'));
+    options.onConnection(fromWebSocket(ws, req.socket.remoteAddress ?? 'unknown', req.socket));
   });
   const address = server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
@@ -72,7 +99,7 @@ export async function listenSignaling(options: {
 
 /** The client's connection to a host's signaling URL, open; rejects with HOST_UNREACHABLE. */
 export async function openSignaling(url: string, ca?: string | Buffer): Promise<SignalConn> {
-  const ws = new WebSocket(url, { maxPayload: MAX_SIGNAL_BYTES, handshakeTimeout: HANDSHAKE_TIMEOUT_MS, ...(ca ? { ca } : {}) });
+  const ws = new WebSocket(url, { maxPayload: MAX_WEBSOCKET_MESSAGE_BYTES, handshakeTimeout: HANDSHAKE_TIMEOUT_MS, ...(ca ? { ca } : {}) });
   const conn = fromWebSocket(ws, url);
   try {
     await new Promise<void>((resolve, reject) => {

@@ -2,17 +2,22 @@
 // node-datachannel's runtime: it may be loaded by one thread only (a second thread that loads it
 // aborts the process), and nothing under workers/ reaches this file (a test walks the imports).
 
-import ndc from 'node-datachannel';
+import ndc, { type IceServer } from 'node-datachannel';
 
 // TUNNEL_NDC_LOG=Debug (or Info, Warning, ...) shows libdatachannel's own log, for ICE trouble.
 const ndcLogLevel = process.env.TUNNEL_NDC_LOG;
 if (ndcLogLevel) ndc.initLogger(ndcLogLevel as ndc.LogLevel, (level, message) => process.stderr.write(`libdatachannel ${level} ${message}\n`));
 
 export interface IceOptions {
-  /** STUN/TURN URLs; none is fine on one machine or a LAN (host candidates). */
-  iceServers: string[];
-  /** Bind ICE to this address and offer/accept only candidates on it (e.g. 127.0.0.1 for tests). */
+  /** STUN/TURN servers (./ice-servers.ts parses the URLs); none is fine on one machine or a LAN. */
+  iceServers: IceServer[];
+  /** Bind ICE to this address and offer/accept only candidates on it, and relayed ones (e.g.
+   *  127.0.0.1 for tests; a relayed candidate is on the TURN server, reached through it). */
   iceBind?: string | undefined;
+  /** Signal relayed candidates only (iceTransportPolicy 'relay'): the path goes through TURN. */
+  relayOnly?: boolean | undefined;
+  /** UDP ports ICE may bind, for a firewall that opens only these. */
+  portRange?: { min: number; max: number } | undefined;
 }
 
 /** "candidate:1 1 UDP 2122317823 192.168.1.2 52018 typ host" -> "192.168.1.2" */
@@ -21,7 +26,7 @@ export function candidateAddress(candidate: string): string | undefined {
 }
 
 export function candidateAllowed(candidate: string, ice: IceOptions): boolean {
-  return !ice.iceBind || candidateAddress(candidate) === ice.iceBind;
+  return !ice.iceBind || candidateAddress(candidate) === ice.iceBind || / typ relay( |$)/.test(candidate);
 }
 
 /** usrsctp's send and receive buffers (bytes), process-wide: 1 MiB by default, which caps a path at
@@ -49,6 +54,8 @@ export function createPeer(name: string, ice: IceOptions, signal: {
   const pc = new ndc.PeerConnection(name, {
     iceServers: ice.iceServers,
     ...(ice.iceBind ? { bindAddress: ice.iceBind } : {}),
+    ...(ice.relayOnly ? { iceTransportPolicy: 'relay' as const } : {}),
+    ...(ice.portRange ? { portRangeBegin: ice.portRange.min, portRangeEnd: ice.portRange.max } : {}),
   });
   pc.onLocalDescription((sdp, type) => signal.sdp(sdp, type));
   pc.onLocalCandidate((candidate, mid) => {
@@ -65,6 +72,20 @@ export function addCandidate(pc: ndc.PeerConnection, candidate: string, mid: str
   } catch {
     // a malformed candidate from the peer: ICE goes on with the others
   }
+}
+
+/** DataChannels that never opened, kept for the life of the process. Measured here: once such a
+ *  channel's wrapper is garbage-collected (or left unclosed), a later cleanup() crashes the process
+ *  (SIGSEGV / SIGABRT), while an opened channel may be dropped. One entry per failed attempt. */
+const neverOpened: ndc.DataChannel[] = [];
+
+/** Closes a PeerConnection whose channels may never have opened, without the crash above. */
+export function closePeer(pc: ndc.PeerConnection | null, channels: readonly ndc.DataChannel[], opened: boolean): void {
+  for (const channel of channels) {
+    if (!opened) neverOpened.push(channel);
+    try { channel.close(); } catch { /* already closed */ }
+  }
+  try { pc?.close(); } catch { /* already closed */ }
 }
 
 export function releaseDataChannelLibrary(): void {

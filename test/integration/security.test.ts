@@ -21,7 +21,7 @@ import { startEcho, freePort, type Echo } from '../../src/cli/loopback.js';
 import { TunnelError } from '../../src/errors.js';
 import { createLogger } from '../../src/shared/log.js';
 import { clientAnswer, addMac, checkMac, type MacState } from '../../src/signaling/auth.js';
-import { encodeSignal, PROTOCOL_VERSION } from '../../src/signaling/codec.js';
+import { encodeSignal, PROTOCOL_VERSION, MAX_WEBSOCKET_MESSAGE_BYTES } from '../../src/signaling/codec.js';
 import { echoExact } from '../support/helpers.js';
 
 const PIN = '73519468';
@@ -462,9 +462,16 @@ describe('hostile signaling input', { timeout: 60_000 }, () => {
   });
 
   it('a frame over 64 KiB closes the connection', { timeout: 10_000 }, async () => {
+    // a signaling message over 64 KiB is refused by the codec (the WebSocket itself admits sealed
+    // fallback messages up to MAX_WEBSOCKET_MESSAGE_BYTES), and a frame past that by the WebSocket
     const r = await connect();
     r.ws.send(pack({ t: 'hello', v: PROTOCOL_VERSION, pad: Buffer.alloc(64 * 1024 + 16) }));
-    const { code } = await refusal(r);
+    const refused = await refusal(r);
+    assert.equal(refused.code, 1008, 'closed as a policy violation');
+    assert.match(refused.error?.message ?? '', /exceeds 65536/);
+    const r2 = await connect();
+    r2.ws.send(Buffer.alloc(MAX_WEBSOCKET_MESSAGE_BYTES + 1));
+    const { code } = await refusal(r2);
     assert.equal(code, 1009, 'closed as "message too big"');
   });
 
@@ -540,7 +547,7 @@ describe('hostile signaling input', { timeout: 60_000 }, () => {
     const afterPake: ((s: MacState) => Buffer)[] = [
       () => encodeSignal({ t: 'hello', v: PROTOCOL_VERSION }),
       (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'v=0', type: 'answer' })),
-      (s) => encodeSignal(addMac(s, { t: 'welcome', services: [], window: { initial: 256 * 1024, max: 1048576 }, confirm: new Uint8Array(32) })),
+      (s) => encodeSignal(addMac(s, { t: 'welcome', services: [], window: { initial: 256 * 1024, max: 1048576 }, confirm: new Uint8Array(32), fb: false })),
       (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'this is not SDP\r\na=fingerprint:sha-256 zz\r\n', type: 'offer' })),
       (s) => { s.sent = 5; return encodeSignal(addMac(s, { t: 'cand', cand: 'candidate:1 1 UDP 1 127.0.0.1 9 typ host', mid: '0' })); },
       (s) => encodeSignal(addMac(s, { t: 'cand', cand: 'candidate:1 1 UDP 1 127.0.0.1 99999999 typ host', mid: '0' })), // before any offer: ignored

@@ -134,15 +134,17 @@ function checkShape(m: Record<string, unknown>): void {
     auth: () => bytes(m.ya, 32, 32) && bytes(m.confirm, 32, 32),
     mac: () => Number.isSafeInteger(m.n) && bytes(m.body, 1, MAX_SIGNAL_BYTES) && bytes(m.mac, 32, 32),
     error: () => text(m.code, 64) && text(m.message, 500),
-    welcome: () => Array.isArray(m.services) && m.services.every((s) => text(s, 64)) && bytes(m.confirm, 32, 32) && window(m.window),
-    params: () => window(m.window),
+    welcome: () => Array.isArray(m.services) && m.services.every((s) => text(s, 64)) && bytes(m.confirm, 32, 32) && window(m.window) && typeof m.fb === 'boolean',
+    params: () => window(m.window) && typeof m.fb === 'boolean',
+    fallback: () => true,
+    'fallback-reply': () => typeof m.ok === 'boolean',
     sdp: () => typeof m.sdp === 'string' && (m.type === 'offer' || m.type === 'answer'),
     cand: () => text(m.cand, 1000) && text(m.mid, 100),
   };
   assert.ok(ok[String(m.t)]?.(), `accepted a malformed message: ${JSON.stringify(m, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
 }
 const PLAIN = ['hello', 'auth', 'mac', 'error'] as const;
-const INNER = ['welcome', 'params', 'sdp', 'cand'] as const;
+const INNER = ['welcome', 'params', 'sdp', 'cand', 'fallback', 'fallback-reply'] as const;
 
 /** A random msgpack-able value, nested a little. */
 function randomValue(tl: ReturnType<typeof tools>, depth: number): unknown {
@@ -152,7 +154,7 @@ function randomValue(tl: ReturnType<typeof tools>, depth: number): unknown {
     case 1: return rand() < 0.5;
     case 2: return pick([0, 1, -1, 127, 128, 255, 256, 65535, 2 ** 32, -(2 ** 31), Number.MAX_SAFE_INTEGER, 2 ** 53 + 2, -(2 ** 63)]);
     case 3: return pick([0.5, -1.25, NaN, Infinity, -Infinity, 1e300]);
-    case 4: return pick(['', 'hello', 'auth', 'mac', 'error', 'welcome', 'sdp', 'cand', 'offer', 'answer', 'x'.repeat(70), 'é'.repeat(600)]);
+    case 4: return pick(['', 'hello', 'auth', 'mac', 'error', 'welcome', 'params', 'fallback', 'fallback-reply', 'sdp', 'cand', 'offer', 'answer', 'x'.repeat(70), 'é'.repeat(600)]);
     case 5: return bytes(pick([0, 1, 15, 16, 17, 31, 32, 33, 100]));
     case 6: return pick([0n, 1n, -1n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 64n - 1n]);
     case 7: return undefined;
@@ -160,7 +162,7 @@ function randomValue(tl: ReturnType<typeof tools>, depth: number): unknown {
     case 9: return Array.from({ length: int(5) }, () => randomValue(tl, depth + 1));
     default: {
       const o: Record<string, unknown> = {};
-      for (let k = int(5); k > 0; k--) o[pick(['t', 'v', 'session', 'yb', 'ya', 'confirm', 'n', 'body', 'mac', 'code', 'message', 'services', 'window', 'initial', 'max', 'sdp', 'type', 'cand', 'mid', 'z'])] = randomValue(tl, depth + 1);
+      for (let k = int(5); k > 0; k--) o[pick(['t', 'v', 'session', 'yb', 'ya', 'confirm', 'n', 'body', 'mac', 'code', 'message', 'services', 'window', 'initial', 'max', 'fb', 'ok', 'sdp', 'type', 'cand', 'mid', 'z'])] = randomValue(tl, depth + 1);
       return o;
     }
   }
@@ -172,13 +174,14 @@ function nearValid(tl: ReturnType<typeof tools>): Record<string, unknown> {
   const t = pick([...PLAIN, ...INNER, 'nope']);
   const fields: Record<string, readonly string[]> = {
     hello: ['v', 'session', 'yb'], auth: ['ya', 'confirm'], mac: ['n', 'body', 'mac'], error: ['code', 'message'],
-    welcome: ['services', 'window', 'confirm'], params: ['window'], sdp: ['sdp', 'type'], cand: ['cand', 'mid'], nope: ['z'],
+    welcome: ['services', 'confirm', 'window', 'fb'], params: ['window', 'fb'], fallback: [], 'fallback-reply': ['ok'],
+    sdp: ['sdp', 'type'], cand: ['cand', 'mid'], nope: ['z'],
   };
   // a field is valid most of the time, so every validator is reached past its first check
   const good: Record<string, () => unknown> = {
     v: () => 1, session: () => tl.bytes(16), yb: () => tl.bytes(32), ya: () => tl.bytes(32), confirm: () => tl.bytes(32),
     n: () => tl.int(10), body: () => tl.bytes(1 + tl.int(40)), mac: () => tl.bytes(32), code: () => 'E', message: () => 'm',
-    services: () => ['web', 'db'], window: () => pick([{ initial: 262144, max: 16777216 }, { initial: 262144, max: 65536 }, { initial: 1, max: 2 }, { max: 262144 }]), sdp: () => 'v=0', type: () => pick(['offer', 'answer']), cand: () => 'c', mid: () => '0',
+    services: () => ['web', 'db'], window: () => pick([{ initial: 262144, max: 16777216 }, { initial: 262144, max: 65536 }, { initial: 1, max: 2 }, { max: 262144 }]), fb: () => rand() < 0.5, ok: () => rand() < 0.5, sdp: () => 'v=0', type: () => pick(['offer', 'answer']), cand: () => 'c', mid: () => '0',
   };
   const m: Record<string, unknown> = { t };
   for (const f of fields[t] ?? []) {
@@ -231,7 +234,14 @@ test('sanity: valid signaling messages decode back', T, () => {
   assert.equal(decodePlain(encodeSignal({ t: 'auth', ya: b(32, 3), confirm: b(32, 4) })).t, 'auth');
   assert.equal(decodePlain(encodeSignal({ t: 'mac', n: 3, body: b(10, 5), mac: b(32, 6) })).t, 'mac');
   assert.deepEqual(decodePlain(encodeSignal({ t: 'error', code: 'X', message: 'y' })), { t: 'error', code: 'X', message: 'y' });
-  assert.equal(decodeInner(encodeSignal({ t: 'welcome', services: ['web'], window: { initial: 256 * 1024, max: 1048576 }, confirm: b(32, 7) })).t, 'welcome');
+  const w = { initial: 256 * 1024, max: 1048576 };
+  assert.equal(decodeInner(encodeSignal({ t: 'welcome', services: ['web'], window: w, confirm: b(32, 7), fb: true })).t, 'welcome');
+  assert.deepEqual(decodeInner(encodeSignal({ t: 'params', window: w, fb: false })), { t: 'params', window: w, fb: false });
+  assert.deepEqual(decodeInner(encodeSignal({ t: 'fallback' })), { t: 'fallback' });
+  assert.deepEqual(decodeInner(encodeSignal({ t: 'fallback-reply', ok: true })), { t: 'fallback-reply', ok: true });
+  assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'params', window: w } as never), INNER), 'error'); // fb is required
+  assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'params', window: 1048576, fb: true } as never), INNER), 'error'); // a window is {initial, max}
+  assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'fallback-reply', ok: 1 } as never), INNER), 'error');
   assert.deepEqual(decodeInner(encodeSignal({ t: 'sdp', sdp: 'v=0', type: 'offer' })), { t: 'sdp', sdp: 'v=0', type: 'offer' });
   assert.deepEqual(decodeInner(encodeSignal({ t: 'cand', cand: 'c', mid: '0' })), { t: 'cand', cand: 'c', mid: '0' });
   // the two decoders do not accept each other's messages
