@@ -32,11 +32,17 @@ describe('benchmark harness', { timeout: 90000 }, () => {
       assert.match(readFileSync(svg, 'utf8'), /^<svg /);
       // the traced ping-pong run: where a round trip goes (or, on a failure, one line that says so)
       assert.match(stdout, /^latency breakdown (\(--workers 0, one traced run, \d+ of \d+ pings matched|failed: )/m);
-      const breakdown = result.breakdown as { matched: number; segments: { label: string; p50: number }[] } | undefined;
+      const breakdown = result.breakdown as { matched: number; segments: { label: string; kind: string; p50: number }[] } | undefined;
       if (breakdown) {
         assert.equal(breakdown.segments.length, 12);
         assert.ok(breakdown.matched > 0, 'no ping matched its stamps');
-        assert.ok(breakdown.segments.every((s) => s.p50 > 0), 'a segment without a time');
+        assert.ok(breakdown.segments.every((s) => Number.isFinite(s.p50)), `a segment without a time: ${JSON.stringify(breakdown.segments)}`);
+        // Between two stamps of one process a segment takes time. Between two processes (the
+        // DataChannel transits, the load generator's TCP legs) it starts at a stamp taken after a
+        // call returned, when the other side may already have the bytes: on a loaded machine such a
+        // median can fall below zero (seen: client -> host transit -57 µs, its send call 202 µs).
+        const oneProcess = breakdown.segments.filter((s) => s.kind !== 'transit' && !/\bload\b/.test(s.label));
+        assert.ok(oneProcess.every((s) => s.p50 > 0), `a segment within one process took no time: ${JSON.stringify(oneProcess)}`);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

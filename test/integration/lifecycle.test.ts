@@ -11,9 +11,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TunnelError } from '../../src/errors.js';
-import { createLogger } from '../../src/shared/log.js';
 import { FIXTURES, PIN, clientArgs, hostArgs, runCli, spawnClient, spawnHost, spawnNode, stopChildren } from '../support/cli.js';
-import { releaseAtEnd, startPair, startTestClient } from '../support/pair.js';
+import { captureLog, releaseAtEnd, startPair, startTestClient } from '../support/pair.js';
 import { startEchoService, unusedPort, type Service } from '../support/services.js';
 import { MiB, byteSource, connected, echoExact, echoRoundTrip } from '../support/traffic.js';
 import { eventually, sleep, within } from '../support/timing.js';
@@ -33,11 +32,11 @@ describe('lifecycle', { timeout: 120_000 }, () => {
   test('host restarted: the client reconnects and new connections work; a host with another PIN makes it give up', { timeout: 60_000 }, async () => {
     const listen = `127.0.0.1:${await unusedPort()}`;
     const fatal: TunnelError[] = [];
-    const clientLog: string[] = [];
+    const clientLog = captureLog('client');
     const h1 = await spawnHost(hostArgs(echo.port, { pin: PIN, listen }));
     const { client, port } = await startTestClient(h1.url, ['echo'], {
       reconnect: true,
-      log: createLogger('client', 'info', (line) => clientLog.push(line)),
+      log: clientLog.log,
       onFatal: (err) => fatal.push(err),
     });
     try {
@@ -63,7 +62,7 @@ describe('lifecycle', { timeout: 120_000 }, () => {
       const h3 = await spawnHost(hostArgs(echo.port, { pin: '11112222', listen }, '--log-level', 'info'));
       assert.ok(await eventually(() => fatal.length > 0, 20_000), 'onFatal was called');
       assert.equal(fatal[0]?.code, 'WRONG_PIN', fatal[0]?.message);
-      assert.ok(clientLog.some((l) => /giving up/.test(l)), `the client logs that it gives up:\n${clientLog.join('')}`);
+      assert.ok(clientLog.lines.some((l) => /giving up/.test(l)), `the client logs that it gives up:\n${clientLog.lines.join('')}`);
       await sleep(2500); // longer than the next backoff steps: no further attempts
       const refusals = h3.child.stderr().split('\n').filter((l) => /wrong PIN/.test(l)).length;
       assert.equal(refusals, 1, `the new host saw exactly one attempt:\n${h3.child.stderr()}`);
