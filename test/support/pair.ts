@@ -42,7 +42,7 @@ async function retryFirstSession<T>(start: () => Promise<T>): Promise<T> {
 }
 
 /** Host options for a test: 127.0.0.1 everywhere, the tests' PIN and log level; `services` by port. */
-export function testHostOptions(services: Record<string, number>, overrides: Partial<HostOptions> = {}): HostOptions {
+function testHostOptions(services: Record<string, number>, overrides: Partial<HostOptions> = {}): HostOptions {
   return {
     pin: PIN, listen: '127.0.0.1:0', workers: 1, iceBind: '127.0.0.1', logLevel: LOG_LEVEL,
     services: Object.fromEntries(Object.entries(services).map(([name, port]) => [name, { host: '127.0.0.1', port }])),

@@ -27,9 +27,3 @@ export async function eventually(check: () => Promise<boolean> | boolean, ms: nu
     await sleep(stepMs);
   }
 }
-
-/** For clean-up: waits for `promise` at most `ms` and ignores its failure, so one stuck close cannot
- *  keep the others from running. */
-export async function bounded(promise: Promise<unknown> | undefined, ms = 5000): Promise<void> {
-  if (promise) await within(promise, ms, 'clean-up').catch(() => {});
-}
