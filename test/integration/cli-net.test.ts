@@ -6,7 +6,10 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { destroyAllSockets, echoRoundTrip, runCli, startEchoService, unusedPort, within, type Child, type Service } from '../support/helpers.js';
+import { runCli, type Child } from '../support/cli.js';
+import { startEchoService, unusedPort, type Service } from '../support/services.js';
+import { within } from '../support/timing.js';
+import { destroyAllSockets, echoRoundTrip } from '../support/traffic.js';
 import { startPeerServer, type PeerServer } from '../support/peer-server.js';
 
 const MiB = 1024 * 1024;

@@ -12,7 +12,9 @@ import { TunnelError } from '../../src/errors.js';
 import { createLogger } from '../../src/shared/log.js';
 import { releaseDataChannelLibrary } from '../../src/webrtc/peer.js';
 import { FALLBACK_ICE_TIMEOUT_MS, ICE_TIMEOUT_MS } from '../../src/signaling/codec.js';
-import { byteSource, destroyAllSockets, echoRoundTrip, eventually, startEchoService, unusedPort, type Service } from '../support/helpers.js';
+import { startEchoService, unusedPort, type Service } from '../support/services.js';
+import { eventually } from '../support/timing.js';
+import { byteSource, destroyAllSockets, echoRoundTrip } from '../support/traffic.js';
 import { startMitm } from '../support/ws-mitm.js';
 
 const MiB = 1024 * 1024;

@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { startHost } from '../../src/host.js';
 import { startClient } from '../../src/client.js';
 import { releaseDataChannelLibrary } from '../../src/webrtc/peer.js';
-import { destroyAllSockets, echoRoundTrip, eventually, startEchoService, unusedPort } from '../support/helpers.js';
+import { startEchoService, unusedPort } from '../support/services.js';
+import { eventually } from '../support/timing.js';
+import { destroyAllSockets, echoRoundTrip } from '../support/traffic.js';
 
 after(() => releaseDataChannelLibrary());
 

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT } from '../support/helpers.js';
+import { ROOT } from '../support/cli.js';
 
 const run = promisify(execFile);
 

@@ -7,14 +7,14 @@ import net from 'node:net';
 import { startPool } from '../../src/dataplane/pool.js';
 import { defaultConfig } from '../../src/shared/limits.js';
 import { createLogger } from '../../src/shared/log.js';
-import { freePort } from '../../src/cli/loopback.js';
+import { unusedPort } from '../support/services.js';
 import type { FromShard } from '../../src/shared/thread-messages.js';
 
 const T = { timeout: 30_000 };
 const log = createLogger('test', 'error');
 
 test('a crashed worker is restarted, listens again, and its streams are reset', T, async () => {
-  const port = await freePort();
+  const port = await unusedPort();
   const started: number[] = [];
   const lost: number[] = [];
   const messages: FromShard[] = [];

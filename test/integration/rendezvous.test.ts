@@ -10,7 +10,9 @@ import { startClient, type ClientHandle, type ClientOptions } from '../../src/cl
 import { TunnelError, type ErrorCode } from '../../src/errors.js';
 import { createLogger } from '../../src/shared/log.js';
 import { releaseDataChannelLibrary } from '../../src/webrtc/peer.js';
-import { destroyAllSockets, echoRoundTrip, eventually, startEchoService, unusedPort, type Service } from '../support/helpers.js';
+import { startEchoService, unusedPort, type Service } from '../support/services.js';
+import { eventually } from '../support/timing.js';
+import { destroyAllSockets, echoRoundTrip } from '../support/traffic.js';
 import { startPeerServer, type PeerServer } from '../support/peer-server.js';
 import { startHostileRelay } from '../support/hostile-relay.js';
 

@@ -1,68 +1,40 @@
 // Security of signaling, end to end with real PeerConnections on 127.0.0.1: a recording relay in the
 // middle shows the PIN never crosses the wire (nor a hash of it); the same relay tampering with or
-// replaying MAC'd messages gets the session refused; wrong PINs and the lockout; hostile signaling
-// input from raw WebSockets; wss:// with a self-signed certificate.
+// replaying MAC'd messages gets the session refused; wrong PINs and the lockout; wss:// with a
+// self-signed certificate. Hostile signaling input: hostile-signaling.test.ts.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { pack, unpack } from 'msgpackr';
-import { startHost, type HostHandle, type HostOptions } from '../../src/host.js';
+import type { HostHandle } from '../../src/host.js';
 import { startClient, type ClientHandle, type ClientOptions } from '../../src/client.js';
-import { releaseDataChannelLibrary } from '../../src/webrtc/peer.js';
-import { startEcho, freePort, type Echo } from '../../src/cli/loopback.js';
 import { TunnelError } from '../../src/errors.js';
-import { createLogger } from '../../src/shared/log.js';
-import { clientAnswer, addMac, checkMac, type MacState } from '../../src/signaling/auth.js';
-import { encodeSignal, PROTOCOL_VERSION, MAX_WEBSOCKET_MESSAGE_BYTES } from '../../src/signaling/codec.js';
-import { echoExact } from '../support/helpers.js';
+import { PIN, assertOnePlainLine, clientArgs, runToExit } from '../support/cli.js';
+import { captureLog, checkFreshClient, releaseAtEnd, startHostSide, startPair, startTestClient, testClientOptions, type HostSide, type Pair } from '../support/pair.js';
+import { portIsFree, unusedPort } from '../support/services.js';
+import { toBuffer } from '../support/raw-signaling.js';
+import { echoExact } from '../support/traffic.js';
+import { eventually, sleep } from '../support/timing.js';
 
-const PIN = '73519468';
-const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli.js');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+releaseAtEnd();
 
-// ---------------------------------------------------------------------------------------------
-// helpers
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms); })]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** Starts a client that the host must refuse: resolves with the error and the port it would have
+ *  forwarded. A client that starts after all is closed, and fails the test. */
+async function refused(url: string, overrides: Partial<ClientOptions> = {}): Promise<{ error: TunnelError; port: number }> {
+  const options = await testClientOptions(url, ['echo'], overrides);
+  const error = await startClient(options).then(async (c) => { await c.close(); return null; }, (err: unknown) => err);
+  assert.ok(error instanceof TunnelError, `startClient rejects with a TunnelError, got ${String(error)}`);
+  return { error, port: options.forwards[0]?.port ?? 0 };
 }
 
-async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
-/** Clean-up: waits for `p` at most `ms`, ignoring its failure. */
-async function bounded(p: Promise<unknown> | undefined, ms = 5000): Promise<void> {
-  if (p) await withTimeout(p, ms, 'clean-up').catch(() => {});
-}
-
-/** Resolves with the rejection of `p` (fails if it resolves). */
-async function rejection(p: Promise<unknown>, onResolved?: (v: unknown) => Promise<void>): Promise<TunnelError> {
-  try {
-    const v = await p;
-    await onResolved?.(v);
-  } catch (err) {
-    return err as TunnelError;
-  }
-  assert.fail('expected a rejection');
-}
+// ---- a recording, tampering relay ----
 
 interface Frame { dir: 'c2h' | 'h2c'; data: Buffer; binary: boolean; conn: number }
 /** Returns the frames to forward instead of `frame` (an empty list drops it). */
@@ -74,8 +46,6 @@ interface Relay {
   tamper: Tamper | null;
   close(): Promise<void>;
 }
-
-const toBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? Buffer.from(data) : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
 
 /** A WebSocket man-in-the-middle between client and host that records every frame both ways. */
 async function startRelay(target: string): Promise<Relay> {
@@ -133,107 +103,45 @@ function macdOf(data: Buffer): { outer: { t: string; n: number; body: Uint8Array
   }
 }
 
-/** A raw signaling WebSocket: every message it receives, decoded where possible. */
-interface Raw {
-  ws: WebSocket;
-  msgs: Record<string, unknown>[];
-  closed: Promise<{ code: number; reason: string }>;
-  next(ms?: number): Promise<Record<string, unknown>>;
-}
-
-async function rawConnect(url: string): Promise<Raw> {
-  const ws = new WebSocket(url, { maxPayload: 1024 * 1024 });
-  const msgs: Record<string, unknown>[] = [];
-  let read = 0;
-  let wake: (() => void) | null = null;
-  ws.on('message', (data) => {
-    try { msgs.push(unpack(toBuffer(data)) as Record<string, unknown>); } catch { msgs.push({ t: '<undecodable>' }); }
-    wake?.();
-  });
-  ws.on('error', () => {});
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => { wake?.(); resolve({ code, reason: reason.toString() }); }));
-  await new Promise<void>((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-  return {
-    ws, msgs, closed,
-    async next(ms = 5000) {
-      const end = Date.now() + ms;
-      while (msgs.length <= read) {
-        if (Date.now() > end || ws.readyState === WebSocket.CLOSED) throw new Error(`no message from the host (got ${JSON.stringify(msgs)})`);
-        await new Promise<void>((resolve) => { const t = setTimeout(resolve, 50); wake = () => { clearTimeout(t); wake = null; resolve(); }; });
-      }
-      return msgs[read++] as Record<string, unknown>;
-    },
+/**
+ * A tamper that alters one byte in the body of every MAC'd `type` message going `dir` and keeps
+ * the old MAC: the byte at `find(body)` (none if negative) becomes the other of `swap`, so the text
+ * stays well-formed and only the MAC can tell. `altered()` counts the messages it changed.
+ */
+function alterByte(dir: Frame['dir'], type: string, find: (body: Buffer) => number, swap: [number, number]): { tamper: Tamper; altered: () => number } {
+  let altered = 0;
+  const tamper: Tamper = (frame) => {
+    const macd = frame.dir === dir ? macdOf(frame.data) : null;
+    if (!macd || macd.inner.t !== type) return [frame.data];
+    const body = Buffer.from(macd.outer.body);
+    const i = find(body);
+    if (i < 0) return [frame.data]; // (then altered() stays 0 and the test says so)
+    body[i] = body[i] === swap[0] ? swap[1] : swap[0];
+    altered++;
+    return [pack({ ...macd.outer, body })];
   };
+  return { tamper, altered: () => altered };
 }
-
-/** Waits until the host closes `raw`, and returns the error it sent (if any) and the close code. */
-async function refusal(raw: Raw, ms = 5000): Promise<{ code: number; error?: { code: string; message: string } }> {
-  const closed = await withTimeout(raw.closed, ms, 'host closing the connection');
-  const error = raw.msgs.find((m) => m.t === 'error') as { code: string; message: string } | undefined;
-  return { code: closed.code, ...(error ? { error } : {}) };
-}
-
-/** Plays the client through the PAKE with raw messages; returns the connection and its MAC state. */
-async function rawAuthenticated(url: string, pin: string): Promise<{ raw: Raw; macs: MacState }> {
-  const raw = await rawConnect(url);
-  raw.ws.send(encodeSignal({ t: 'hello', v: PROTOCOL_VERSION }));
-  const hello = await raw.next() as { t: string; session: Uint8Array; yb: Uint8Array };
-  assert.equal(hello.t, 'hello');
-  const answer = clientAnswer(pin, { session: new Uint8Array(hello.session), yb: new Uint8Array(hello.yb) });
-  raw.ws.send(encodeSignal(answer.auth));
-  const welcome = await raw.next() as { t: 'mac'; n: number; body: Uint8Array; mac: Uint8Array };
-  assert.equal(welcome.t, 'mac');
-  assert.equal(checkMac(answer.macs, welcome).t, 'welcome');
-  return { raw, macs: answer.macs };
-}
-
-function captureLog(): { lines: string[]; log: ReturnType<typeof createLogger> } {
-  const lines: string[] = [];
-  return { lines, log: createLogger('host', 'info', (line) => lines.push(line)) };
-}
-
-const hostBase = (echo: Echo): HostOptions => ({
-  pin: PIN, listen: '127.0.0.1:0', workers: 1, iceBind: '127.0.0.1', logLevel: 'error',
-  services: { echo: { host: '127.0.0.1', port: echo.port } },
-});
-
-const clientBase = async (connect: string, pin = PIN): Promise<ClientOptions> => ({
-  connect, pin, workers: 1, iceBind: '127.0.0.1', logLevel: 'error', reconnect: false,
-  forwards: [{ host: '127.0.0.1', port: await freePort(), service: 'echo' }],
-});
-
-after(() => releaseDataChannelLibrary()); // or the process never exits
 
 // ---------------------------------------------------------------------------------------------
 
 describe('signaling through a man-in-the-middle relay', { timeout: 60_000 }, () => {
-  let echo: Echo;
+  let side: HostSide;
   let host: HostHandle;
   let relay: Relay;
-  const hostLog = captureLog();
-  const clients: ClientHandle[] = [];
+  const hostLog = captureLog('host');
 
   before(async () => {
-    echo = await startEcho();
-    host = await startHost({ ...hostBase(echo), log: hostLog.log });
-    relay = await startRelay(host.url);
-  });
-
-  after(async () => {
-    for (const c of clients) await bounded(c.close());
-    await bounded(relay?.close());
-    await bounded(host?.close());
-    echo?.close();
+    side = await startHostSide({ host: { log: hostLog.log } });
+    host = side.host;
+    relay = side.add(await startRelay(host.url), 'relay');
   }, { timeout: 30_000 });
+  after(() => side?.close(), { timeout: 30_000 });
 
   it('the right PIN connects, and the transcript holds neither the PIN nor a hash of it', { timeout: 30_000 }, async () => {
     relay.frames.length = 0;
     relay.tamper = null;
-    const options = await clientBase(relay.url);
-    const client = await startClient(options);
-    clients.push(client);
-    await echoExact(options.forwards[0]!.port, randomBytes(256 * 1024));
-    await client.close();
+    await checkFreshClient(relay.url, 256 * 1024);
 
     const frames = relay.frames;
     assert.ok(frames.some((f) => f.dir === 'c2h') && frames.some((f) => f.dir === 'h2c'), 'frames both ways were recorded');
@@ -264,46 +172,25 @@ describe('signaling through a man-in-the-middle relay', { timeout: 60_000 }, () 
   });
 
   it("a tampered fingerprint in the host's SDP answer is rejected with SIGNALING_AUTH", { timeout: 30_000 }, async () => {
-    let tampered = 0;
-    relay.tamper = (frame) => {
-      const macd = frame.dir === 'h2c' ? macdOf(frame.data) : null;
-      if (!macd || macd.inner.t !== 'sdp') return [frame.data];
-      const body = Buffer.from(macd.outer.body);
-      const at = body.indexOf('a=fingerprint:');
-      if (at < 0) return [frame.data]; // (then `tampered` stays 0 and the test says so)
-      const space = body.indexOf(' ', at);
-      const i = space + 1; // first hex digit of the fingerprint
-      body[i] = body[i] === 0x41 ? 0x42 : 0x41; // 'A' <-> 'B': still a well-formed fingerprint
-      tampered++;
-      return [pack({ ...macd.outer, body })];
-    };
-    const err = await rejection(startClient(await clientBase(relay.url)), async (c) => { clients.push(c as ClientHandle); });
-    assert.equal(tampered, 1, 'the relay altered the answer');
-    assert.ok(err instanceof TunnelError, `a TunnelError, got ${String(err)}`);
+    // the first hex digit of the fingerprint, 'A' <-> 'B'
+    const fingerprint = alterByte('h2c', 'sdp', (body) => { const at = body.indexOf('a=fingerprint:'); return at < 0 ? -1 : body.indexOf(' ', at) + 1; }, [0x41, 0x42]);
+    relay.tamper = fingerprint.tamper;
+    const { error: err } = await refused(relay.url);
+    assert.equal(fingerprint.altered(), 1, 'the relay altered the answer');
     assert.equal(err.code, 'SIGNALING_AUTH', err.message);
     assert.match(err.message, /authentication/);
-    await waitFor(() => host.peers() === 0, 3000, 'no peer on the host');
+    assert.ok(await eventually(() => host.peers() === 0, 3000), 'no peer on the host');
   });
 
   it('a tampered client candidate makes the host end that session, and it logs why', { timeout: 30_000 }, async (t) => {
     hostLog.lines.length = 0;
-    let tampered = 0;
-    relay.tamper = (frame) => {
-      const macd = frame.dir === 'c2h' ? macdOf(frame.data) : null;
-      if (!macd || macd.inner.t !== 'cand') return [frame.data];
-      const body = Buffer.from(macd.outer.body);
-      const at = body.indexOf('127.0.0.1 ');
-      if (at < 0) return [frame.data];
-      const port = at + '127.0.0.1 '.length;
-      body[port] = body[port] === 0x31 ? 0x32 : 0x31; // another port, the same format
-      tampered++;
-      return [pack({ ...macd.outer, body })];
-    };
-    const options = await clientBase(relay.url);
+    // the first digit of the candidate's port, '1' <-> '2': another port, the same format
+    const candidate = alterByte('c2h', 'cand', (body) => { const at = body.indexOf('127.0.0.1 '); return at < 0 ? -1 : at + '127.0.0.1 '.length; }, [0x31, 0x32]);
+    relay.tamper = candidate.tamper;
     let connectedClient: ClientHandle | null = null;
     try {
-      connectedClient = await startClient(options);
-      clients.push(connectedClient);
+      connectedClient = await startClient(await testClientOptions(relay.url)); // once: the relay counts
+      side.add(connectedClient, 'client');
       t.diagnostic('startClient resolved (the DataChannel opened first); the session must end');
     } catch (err) {
       assert.ok(err instanceof TunnelError, `a TunnelError, got ${String(err)}`);
@@ -311,10 +198,10 @@ describe('signaling through a man-in-the-middle relay', { timeout: 60_000 }, () 
       assert.ok(['SIGNALING_AUTH', 'HOST_UNREACHABLE', 'PEER_FAILED'].includes(err.code), `${err.code}: ${err.message}`);
     }
     // if the DataChannel won the race, it must not survive the host ending the session
-    if (connectedClient) await waitFor(() => !connectedClient.connected(), 5000, 'the client to lose the session');
-    assert.ok(tampered >= 1, 'the relay altered a candidate');
-    await waitFor(() => hostLog.lines.some((l) => /signaling error/.test(l) && /code=SIGNALING_AUTH/.test(l)), 3000, 'the host to log the failed authentication');
-    await waitFor(() => host.peers() === 0, 3000, 'no peer on the host');
+    if (connectedClient) assert.ok(await eventually(() => !connectedClient.connected(), 5000), 'the client to lose the session');
+    assert.ok(candidate.altered() >= 1, 'the relay altered a candidate');
+    assert.ok(await eventually(() => hostLog.lines.some((l) => /signaling error/.test(l) && /code=SIGNALING_AUTH/.test(l)), 3000), 'the host to log the failed authentication');
+    assert.ok(await eventually(() => host.peers() === 0, 3000), 'no peer on the host');
   });
 
   it("a replayed MAC'd frame is rejected, within a session and across sessions", { timeout: 30_000 }, async () => {
@@ -326,15 +213,15 @@ describe('signaling through a man-in-the-middle relay', { timeout: 60_000 }, () 
       if (macd?.inner.t === 'sdp' && duplicated === 0) { duplicated++; return [frame.data, frame.data]; }
       return [frame.data];
     };
-    const err1 = await rejection(startClient(await clientBase(relay.url)), async (c) => { clients.push(c as ClientHandle); });
+    const { error: err1 } = await refused(relay.url);
     assert.equal(duplicated, 1);
     assert.equal(err1.code, 'SIGNALING_AUTH', err1.message);
-    await waitFor(() => hostLog.lines.some((l) => /code=SIGNALING_AUTH/.test(l) && /replayed/.test(l)), 3000, 'the host to log the replay');
+    assert.ok(await eventually(() => hostLog.lines.some((l) => /code=SIGNALING_AUTH/.test(l) && /replayed/.test(l)), 3000), 'the host to log the replay');
 
     // across sessions: record a good session, then feed its welcome (MAC'd under the old key) to a new one
     relay.tamper = null;
     relay.frames.length = 0;
-    const good = await startClient(await clientBase(relay.url));
+    const { client: good } = await startTestClient(relay.url);
     await good.close();
     const oldWelcome = relay.frames.find((f) => f.dir === 'h2c' && macdOf(f.data)?.inner.t === 'welcome');
     assert.ok(oldWelcome, 'the welcome of the first session was recorded');
@@ -343,342 +230,105 @@ describe('signaling through a man-in-the-middle relay', { timeout: 60_000 }, () 
       if (frame.dir === 'h2c' && macdOf(frame.data)?.inner.t === 'welcome') { replaced++; return [oldWelcome.data]; }
       return [frame.data];
     };
-    const err2 = await rejection(startClient(await clientBase(relay.url)), async (c) => { clients.push(c as ClientHandle); });
+    const { error: err2 } = await refused(relay.url);
     assert.equal(replaced, 1);
     assert.equal(err2.code, 'SIGNALING_AUTH', err2.message);
 
     // and the other way: the old session's offer in a new session is refused by the host
     relay.tamper = null;
     relay.frames.length = 0;
-    const good2 = await startClient(await clientBase(relay.url));
+    const { client: good2 } = await startTestClient(relay.url);
     await good2.close();
     const oldOffer = relay.frames.find((f) => f.dir === 'c2h' && macdOf(f.data)?.inner.t === 'sdp');
     assert.ok(oldOffer);
     hostLog.lines.length = 0;
     relay.tamper = (frame) => (frame.dir === 'c2h' && macdOf(frame.data)?.inner.t === 'sdp' ? [oldOffer.data] : [frame.data]);
-    const err3 = await rejection(startClient(await clientBase(relay.url)), async (c) => { clients.push(c as ClientHandle); });
+    const { error: err3 } = await refused(relay.url);
     assert.equal(err3.code, 'SIGNALING_AUTH', err3.message);
-    await waitFor(() => hostLog.lines.some((l) => /code=SIGNALING_AUTH/.test(l)), 3000, 'the host to log it');
+    assert.ok(await eventually(() => hostLog.lines.some((l) => /code=SIGNALING_AUTH/.test(l)), 3000), 'the host to log it');
 
     // the relay stops tampering: the host still admits a good client
     relay.tamper = null;
-    const options = await clientBase(relay.url);
-    const again = await startClient(options);
-    clients.push(again);
-    await echoExact(options.forwards[0]!.port, randomBytes(64 * 1024));
-    await again.close();
+    await checkFreshClient(relay.url);
   });
 });
 
 describe('PIN guessing', { timeout: 30_000 }, () => {
-  let echo: Echo;
-  let host: HostHandle;
-  const hostLog = captureLog();
-  const clients: ClientHandle[] = [];
+  const hostLog = captureLog('host');
+  let pair: Pair; // its client was admitted before any wrong guess
 
   before(async () => {
-    echo = await startEcho();
-    host = await startHost({ ...hostBase(echo), log: hostLog.log, guard: { maxFailuresPerAddress: 2, lockoutMs: 1000 } });
-  });
-
-  after(async () => {
-    for (const c of clients) await bounded(c.close());
-    await bounded(host?.close());
-    echo?.close();
+    pair = await startPair({ workers: 2, host: { log: hostLog.log, guard: { maxFailuresPerAddress: 2, lockoutMs: 1000 } } });
   }, { timeout: 30_000 });
+  after(() => pair?.close(), { timeout: 30_000 });
 
-  it('a wrong PIN is rejected with WRONG_PIN', { timeout: 10_000 }, async () => {
-    const err = await rejection(startClient(await clientBase(host.url, '73519469')), async (c) => { clients.push(c as ClientHandle); });
-    assert.ok(err instanceof TunnelError);
-    assert.equal(err.code, 'WRONG_PIN', err.message);
-    assert.match(err.message, /wrong PIN/);
+  /** A wrong PIN is refused with WRONG_PIN and a plain message, the host logs it, the refused
+   *  client leaves its forward port free, and the admitted client is unaffected. */
+  async function wrongPin(pin: string, workers: number): Promise<void> {
+    hostLog.lines.length = 0;
+    const { error, port } = await refused(pair.host.url, { pin, workers });
+    assert.equal(error.code, 'WRONG_PIN', error.message);
+    assert.match(error.message, /wrong PIN/);
     assert.ok(hostLog.lines.some((l) => /wrong PIN/.test(l)), 'the host logs the wrong PIN');
+    assert.ok(await portIsFree(port), 'the refused client left its forward port free');
+    await echoExact(pair.port.echo, randomBytes(1024 * 1024));
+  }
+
+  it('a wrong PIN is rejected with WRONG_PIN (refused client workers: 0)', { timeout: 15_000 }, async () => {
+    await wrongPin('73519469', 0);
   });
 
   it('after 2 wrong PINs the right PIN is locked out, and after the lockout it connects', { timeout: 15_000 }, async () => {
-    const err = await rejection(startClient(await clientBase(host.url, '00000000')), async (c) => { clients.push(c as ClientHandle); });
-    assert.equal(err.code, 'WRONG_PIN', err.message);
+    await wrongPin('00000000', 2); // the second wrong guess from this address (workers: 2 this time)
     const lockedAt = Date.now();
-    const locked = await rejection(startClient(await clientBase(host.url)), async (c) => { clients.push(c as ClientHandle); });
+    const { error: locked } = await refused(pair.host.url);
     assert.equal(locked.code, 'LOCKED_OUT', locked.message);
     assert.match(locked.message, /retry in \d+ s/);
     assert.ok(hostLog.lines.some((l) => /locked out/.test(l)), 'the host logs the lockout');
     // still locked a moment later (a locked-out attempt does not reset anything)
-    const still = await rejection(startClient(await clientBase(host.url)), async (c) => { clients.push(c as ClientHandle); });
+    const { error: still } = await refused(pair.host.url);
     assert.equal(still.code, 'LOCKED_OUT', still.message);
 
     await sleep(Math.max(0, lockedAt + 1300 - Date.now()));
-    const options = await clientBase(host.url);
-    const client = await startClient(options);
-    clients.push(client);
-    await echoExact(options.forwards[0]!.port, randomBytes(64 * 1024));
-  });
-});
-
-describe('hostile signaling input', { timeout: 60_000 }, () => {
-  let echo: Echo;
-  let host: HostHandle;
-  const hostLog = captureLog();
-  const raws: Raw[] = [];
-  const clients: ClientHandle[] = [];
-  const connect = async () => { const r = await rawConnect(host.url); raws.push(r); return r; };
-
-  before(async () => {
-    echo = await startEcho();
-    // a generous guard: connections that say hello and then misbehave count as failed guesses
-    host = await startHost({ ...hostBase(echo), log: hostLog.log, guard: { maxFailuresPerAddress: 10_000, maxFailuresGlobal: 10_000 } });
-  });
-
-  after(async () => {
-    for (const r of raws) r.ws.terminate();
-    for (const c of clients) await bounded(c.close());
-    await bounded(host?.close());
-    echo?.close();
-  }, { timeout: 30_000 });
-
-  it('random binary frames are refused with SIGNALING_PROTOCOL', { timeout: 30_000 }, async () => {
-    let seed = 0x5eed;
-    const random = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x80000000; };
-    for (let batch = 0; batch < 10; batch++) {
-      const conns = await Promise.all(Array.from({ length: 20 }, () => connect()));
-      for (const r of conns) {
-        const frame = randomBytes(1 + Math.floor(random() * 300));
-        if (batch % 2 === 0) frame[0] = 0x80 | (frame[0]! & 0x0f); // a msgpack map header, to get past the first byte
-        r.ws.send(frame);
-      }
-      for (const r of conns) {
-        const { error } = await refusal(r);
-        assert.equal(error?.code, 'SIGNALING_PROTOCOL', JSON.stringify(error));
-      }
-    }
-  });
-
-  it('a text frame is refused', { timeout: 10_000 }, async () => {
-    const r = await connect();
-    r.ws.send(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION }));
-    const { error } = await refusal(r);
-    assert.equal(error?.code, 'SIGNALING_PROTOCOL');
-    assert.match(error?.message ?? '', /binary/);
-  });
-
-  it('a frame over 64 KiB closes the connection', { timeout: 10_000 }, async () => {
-    // a signaling message over 64 KiB is refused by the codec (the WebSocket itself admits sealed
-    // fallback messages up to MAX_WEBSOCKET_MESSAGE_BYTES), and a frame past that by the WebSocket
-    const r = await connect();
-    r.ws.send(pack({ t: 'hello', v: PROTOCOL_VERSION, pad: Buffer.alloc(64 * 1024 + 16) }));
-    const refused = await refusal(r);
-    assert.equal(refused.code, 1008, 'closed as a policy violation');
-    assert.match(refused.error?.message ?? '', /exceeds 65536/);
-    const r2 = await connect();
-    r2.ws.send(Buffer.alloc(MAX_WEBSOCKET_MESSAGE_BYTES + 1));
-    const { code } = await refusal(r2);
-    assert.equal(code, 1009, 'closed as "message too big"');
-  });
-
-  it('valid msgpack of the wrong shapes is refused', { timeout: 20_000 }, async () => {
-    const bytes = (n: number) => Buffer.alloc(n, 7);
-    const shapes: unknown[] = [
-      1, -1, 'hello', null, true, 1.5, [], ['hello', 1], {}, { t: 1 }, { t: null }, { t: ['hello'] }, { t: 'nope' },
-      { t: 'hello' }, { t: 'hello', v: '1' }, { t: 'hello', v: null }, { t: 'hello', v: 1, session: 'x' }, { t: 'hello', v: 1, yb: bytes(31) },
-      { t: 'auth' }, { t: 'auth', ya: bytes(31), confirm: bytes(32) }, { t: 'auth', ya: 'x'.repeat(32), confirm: bytes(32) },
-      { t: 'mac' }, { t: 'mac', n: 0, body: bytes(0), mac: bytes(32) }, { t: 'mac', n: -1, body: bytes(4), mac: bytes(32) },
-      { t: 'mac', n: 1e300, body: bytes(4), mac: bytes(32) }, { t: 'mac', n: 0, body: bytes(4), mac: bytes(31) },
-      { t: 'error' }, { t: 'error', code: 'x'.repeat(100), message: 'm' }, { t: 'error', code: 'X', message: 'm' },
-      { t: 'welcome', services: ['echo'], confirm: bytes(32) }, { t: 'sdp', sdp: 'v=0', type: 'offer' }, { t: 'cand', cand: 'c', mid: '0' },
-      { t: 'x'.repeat(60_000) }, { t: 'auth', ya: bytes(32), confirm: bytes(32), deep: [[[[[[[[[[1]]]]]]]]]] },
-      { __proto__: { t: 'hello', v: 1 } }, { t: 'constructor' }, { t: '__proto__', v: 1 }, { t: 'toString', v: 1 },
-    ];
-    const frames: Buffer[] = shapes.map((s) => pack(s));
-    frames.push(Buffer.alloc(60_000, 0x91)); // arrays nested 60,000 deep
-    frames.push(Buffer.from('dd7fffffff', 'hex')); // an array that claims 2^31 items
-    frames.push(Buffer.from('db7fffffff', 'hex')); // a string that claims 2 GiB
-    frames.push(Buffer.from('c7ff42', 'hex')); // an extension cut short
-    frames.push(Buffer.from('d4720082a174a568656c6c6fa17601', 'hex')); // a msgpackr record, truncated
-    for (let i = 0; i < frames.length; i += 10) {
-      const conns = await Promise.all(frames.slice(i, i + 10).map(async (f) => { const r = await connect(); r.ws.send(f); return r; }));
-      for (const [j, r] of conns.entries()) {
-        const { error } = await refusal(r);
-        assert.ok(error, `frame ${i + j} (${frames[i + j]!.subarray(0, 16).toString('hex')}) was refused with an error message`);
-        assert.equal(error.code, 'SIGNALING_PROTOCOL', `frame ${i + j}: ${JSON.stringify(error)}`);
-      }
-    }
-  });
-
-  it('a hello of another protocol version gets an error naming both versions', { timeout: 10_000 }, async () => {
-    const r = await connect();
-    r.ws.send(encodeSignal({ t: 'hello', v: 99 }));
-    const { error } = await refusal(r);
-    assert.equal(error?.code, 'VERSION_MISMATCH');
-    assert.match(error?.message ?? '', new RegExp(`\\b${PROTOCOL_VERSION}\\b`));
-    assert.match(error?.message ?? '', /\b99\b/);
-  });
-
-  it('out-of-order messages are refused, before and after the PAKE', { timeout: 20_000 }, async () => {
-    const auth = { t: 'auth', ya: randomBytes(32), confirm: randomBytes(32) };
-    const macd = { t: 'mac', n: 0, body: pack({ t: 'sdp', sdp: 'v=0', type: 'offer' }), mac: randomBytes(32) };
-    // auth or a MAC'd message before hello
-    for (const first of [auth, macd]) {
-      const r = await connect();
-      r.ws.send(pack(first));
-      const { error } = await refusal(r);
-      assert.equal(error?.code, 'SIGNALING_PROTOCOL', JSON.stringify(error));
-      assert.match(error?.message ?? '', /expected hello/);
-    }
-    // hello twice; a MAC'd message instead of auth
-    for (const second of [{ t: 'hello', v: PROTOCOL_VERSION }, macd]) {
-      const r = await connect();
-      r.ws.send(encodeSignal({ t: 'hello', v: PROTOCOL_VERSION }));
-      assert.equal((await r.next()).t, 'hello');
-      r.ws.send(pack(second));
-      const { error } = await refusal(r);
-      assert.equal(error?.code, 'SIGNALING_PROTOCOL', JSON.stringify(error));
-    }
-    // an auth with an invalid point (all zeros) is a failed guess, not a crash
-    {
-      const r = await connect();
-      r.ws.send(encodeSignal({ t: 'hello', v: PROTOCOL_VERSION }));
-      await r.next();
-      r.ws.send(encodeSignal({ t: 'auth', ya: new Uint8Array(32), confirm: new Uint8Array(32) }));
-      const { error } = await refusal(r);
-      assert.equal(error?.code, 'WRONG_PIN', JSON.stringify(error));
-    }
-    // after the PAKE (knowing the PIN): a plain message, an SDP answer, a MAC'd welcome, an offer
-    // that is not SDP, two offers, a counter that skips
-    const afterPake: ((s: MacState) => Buffer)[] = [
-      () => encodeSignal({ t: 'hello', v: PROTOCOL_VERSION }),
-      (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'v=0', type: 'answer' })),
-      (s) => encodeSignal(addMac(s, { t: 'welcome', services: [], window: { initial: 256 * 1024, max: 1048576 }, confirm: new Uint8Array(32), fb: false })),
-      (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'this is not SDP\r\na=fingerprint:sha-256 zz\r\n', type: 'offer' })),
-      (s) => { s.sent = 5; return encodeSignal(addMac(s, { t: 'cand', cand: 'candidate:1 1 UDP 1 127.0.0.1 9 typ host', mid: '0' })); },
-      (s) => encodeSignal(addMac(s, { t: 'cand', cand: 'candidate:1 1 UDP 1 127.0.0.1 99999999 typ host', mid: '0' })), // before any offer: ignored
-    ];
-    for (const [i, make] of afterPake.entries()) {
-      const { raw, macs } = await rawAuthenticated(host.url, PIN);
-      raws.push(raw);
-      raw.ws.send(make(macs));
-      if (i === afterPake.length - 1) {
-        // a candidate before the offer is ignored, not fatal; an offer that is not SDP then is refused
-        await sleep(200);
-        assert.equal(raw.ws.readyState, WebSocket.OPEN, 'a stray candidate does not end the session');
-        raw.ws.send(encodeSignal(addMac(macs, { t: 'sdp', sdp: 'v=0\r\n', type: 'offer' })));
-      }
-      const { error } = await refusal(raw);
-      assert.ok(error && ['SIGNALING_PROTOCOL', 'SIGNALING_AUTH'].includes(error.code), `case ${i}: ${JSON.stringify(error)}`);
-    }
-  });
-
-  it('a connection that never speaks does not hold up others; afterwards a good client moves bytes', { timeout: 30_000 }, async () => {
-    const silent = await connect();
-    const options = await clientBase(host.url);
-    const client = await startClient(options);
-    clients.push(client);
-    await echoExact(options.forwards[0]!.port, randomBytes(1024 * 1024));
-    assert.equal(silent.ws.readyState, WebSocket.OPEN, 'the silent connection is still waiting (its timeout is 10 s)');
-    assert.equal(host.peers(), 1);
-    // the host's signaling still answers a fresh raw hello
-    const r = await connect();
-    r.ws.send(encodeSignal({ t: 'hello', v: PROTOCOL_VERSION }));
-    assert.equal((await r.next()).t, 'hello');
-    r.ws.terminate();
-  });
-
-  it('past maxClients signaling connections, new ones are refused with BUSY', { timeout: 20_000 }, async () => {
-    const small = await startHost({ ...hostBase(echo), maxClients: 3 });
-    const mine: Raw[] = [];
-    try {
-      for (let i = 0; i < 3; i++) mine.push(await rawConnect(small.url));
-      const extra = await rawConnect(small.url);
-      mine.push(extra);
-      const { error } = await refusal(extra);
-      assert.equal(error?.code, 'BUSY');
-      for (const r of mine.slice(0, 3)) r.ws.terminate();
-      await sleep(200);
-      const options = await clientBase(small.url);
-      const client = await startClient(options);
-      await echoExact(options.forwards[0]!.port, randomBytes(64 * 1024));
-      await client.close();
-    } finally {
-      for (const r of mine) r.ws.terminate();
-      await small.close();
-    }
-  });
-});
-
-describe('signaling limits leave nothing behind', { timeout: 30_000 }, () => {
-  let child: ChildProcess | null = null;
-  after(() => { if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
-
-  it('a connection refused as BUSY keeps no timer alive: the process ends promptly after host.close()', { timeout: 25_000 }, async () => {
-    // test/support/fixtures/busy-exit.ts: maxClients 1, a second connection is refused, all is closed
-    const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'support', 'fixtures', 'busy-exit.js');
-    child = spawn(process.execPath, [fixture], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let closedAt = 0;
-    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); if (!closedAt && /^closed$/m.test(out)) closedAt = Date.now(); });
-    child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-    const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));
-    const code = await withTimeout(exited, 20_000, 'the fixture to exit');
-    assert.equal(code, 0, out);
-    assert.match(out, /second connection closed \(BUSY\)/);
-    assert.ok(closedAt > 0, out);
-    const lingered = Date.now() - closedAt;
-    assert.ok(lingered < 3000, `the process lingered ${lingered} ms after host.close() (the handshake timer of the BUSY connection)`);
+    await checkFreshClient(pair.host.url);
   });
 });
 
 describe('wss:// with a self-signed certificate', { timeout: 60_000 }, () => {
-  let dir: string;
-  let cert: string;
-  let key: string;
-  let echo: Echo;
-  let host: HostHandle;
-  const clients: ClientHandle[] = [];
-  const children: ChildProcess[] = [];
+  let dir = '';
+  let cert: Buffer;
+  let pair: Pair;
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'tunnel-tls-'));
-    key = path.join(dir, 'key.pem');
-    cert = path.join(dir, 'cert.pem');
+    const keyFile = path.join(dir, 'key.pem');
+    const certFile = path.join(dir, 'cert.pem');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
-    echo = await startEcho();
-    host = await startHost({ ...hostBase(echo), tls: { cert: readFileSync(cert), key: readFileSync(key) } });
-  });
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
+    cert = readFileSync(certFile);
+    // the pair's client trusts the certificate
+    pair = await startPair({ host: { tls: { cert, key: readFileSync(keyFile) } }, client: { ca: cert } });
+  }, { timeout: 30_000 });
 
   after(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    for (const c of clients) await bounded(c.close());
-    await bounded(host?.close());
-    echo?.close();
+    await pair?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, { timeout: 30_000 });
 
   it('a client trusting the certificate connects over wss:// and moves bytes', { timeout: 20_000 }, async () => {
-    assert.match(host.url, /^wss:\/\/127\.0\.0\.1:\d+$/);
-    const options = { ...(await clientBase(host.url)), ca: readFileSync(cert) };
-    const client = await startClient(options);
-    clients.push(client);
-    await echoExact(options.forwards[0]!.port, randomBytes(1024 * 1024));
-    await client.close();
+    assert.match(pair.host.url, /^wss:\/\/127\.0\.0\.1:\d+$/);
+    await echoExact(pair.port.echo, randomBytes(1024 * 1024));
   });
 
   it('without the CA the client fails at start-up with a plain error', { timeout: 20_000 }, async () => {
-    const err = await rejection(startClient(await clientBase(host.url)), async (c) => { clients.push(c as ClientHandle); });
-    assert.ok(err instanceof TunnelError, `a TunnelError, got ${String(err)}`);
-    assert.equal(err.code, 'HOST_UNREACHABLE', err.message);
-    assert.doesNotMatch(err.message, /\n/);
+    const { error } = await refused(pair.host.url);
+    assert.equal(error.code, 'HOST_UNREACHABLE', error.message);
+    assert.doesNotMatch(error.message, /\n/);
 
     // the CLI: one sentence on stderr, no stack trace, exit code 2
-    const port = await freePort();
-    const child = spawn(process.execPath, [CLI, 'client', '--connect', host.url, '--pin', PIN, '--forward', `${port}=echo`, '--ice-bind', '127.0.0.1', '--workers', '1', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const code = await withTimeout(new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c))), 15_000, 'the CLI client to exit');
-    assert.equal(code, 2, stderr);
-    const lines = stderr.trim().split('\n');
-    assert.equal(lines.length, 1, `one line on stderr: ${stderr}`);
-    assert.match(lines[0]!, /^tunnel client: /);
-    assert.match(lines[0]!, /cert|self[- ]signed/i, 'it names the certificate problem');
+    const r = await runToExit(clientArgs(pair.host.url, await unusedPort(), { pin: PIN }), 15_000);
+    assert.equal(r.code, 2, r.stderr);
+    assertOnePlainLine(r.stderr, 'a certificate the client does not trust');
+    assert.match(r.stderr, /^tunnel client: .*(cert|self[- ]signed)/i, 'it names the certificate problem');
   });
 });

@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import { startHost, type HostHandle } from '../../src/host.js';
 import { startClient, type ClientHandle } from '../../src/client.js';
 import { releaseDataChannelLibrary } from '../../src/webrtc/peer.js';
-import { destroyAllSockets, echoRoundTrip, eventually, startEchoService, unusedPort, type Service } from '../support/helpers.js';
+import { startEchoService, unusedPort, type Service } from '../support/services.js';
+import { eventually } from '../support/timing.js';
+import { destroyAllSockets, echoRoundTrip } from '../support/traffic.js';
 import { haveTurnServer, startTurnServer, TURN_ADDRESS, type TurnServer } from '../support/turn-server.js';
 
 const MiB = 1024 * 1024;

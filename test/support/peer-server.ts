@@ -3,7 +3,9 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { ROOT, unusedPort, within } from './helpers.js';
+import { ROOT } from './cli.js';
+import { unusedPort } from './services.js';
+import { within } from './timing.js';
 
 const BIN = path.join(ROOT, 'node_modules', 'peer', 'dist', 'bin', 'peerjs.js');
 

@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomInt } from 'node:crypto';
-import { eventually, unusedPort } from './helpers.js';
+import { unusedPort } from './services.js';
+import { eventually } from './timing.js';
 
 export const TURN_ADDRESS = '127.0.0.3';
 

@@ -11,7 +11,7 @@ import { PacketType, decodePackets, encodePacket, joinPackets, payloadText, writ
 import { shardOfStreamId } from '../../src/shared/stream-id.js';
 import type { FromShard, ShardInit, ShardLink, ShardStats, ToShard } from '../../src/shared/thread-messages.js';
 import { startEcho, freePort } from '../../src/cli/loopback.js';
-import { eventually } from '../support/helpers.js';
+import { eventually } from '../support/timing.js';
 
 const T = { timeout: 15_000 };
 const PEER = 3;
