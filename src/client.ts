@@ -3,13 +3,14 @@
 // unreachable, wrong PIN, port in use); after start-up the client keeps its listeners and
 // reconnects with backoff when the host goes away.
 
-import net from 'node:net';
 import { defaultConfig, verifyConfig } from './shared/limits.js';
 import { createLogger, type Logger } from './shared/log.js';
 import type { Forward } from './shared/thread-messages.js';
 import { workerCount, type SideOptions } from './options.js';
-import { TunnelError, tunnelError, listenError } from './errors.js';
+import { TunnelError, tunnelError } from './errors.js';
 import { startDataPlane, type DataPlaneStats } from './dataplane/data-plane.js';
+import { changeForwards, checkPortFree } from './dataplane/reconfigure.js';
+import { selectedPath, type SelectedPath } from './webrtc/path.js';
 import { openSignaling } from './signaling/websocket.js';
 import { connectSession, type Session, type ClientHandshakeOptions } from './signaling/client-handshake.js';
 
@@ -26,13 +27,26 @@ export interface ClientOptions extends SideOptions {
   onFatal?: ((err: TunnelError) => void) | undefined;
 }
 
+export interface ClientStats extends DataPlaneStats {
+  /** 1 while connected to the host, else 0 */
+  peers: number;
+  /** the path to the host, while connected */
+  paths: (SelectedPath | null)[];
+}
+
 export interface ClientHandle {
   /** The services the host exposes (from its welcome). */
   services: string[];
   connected(): boolean;
   /** Resolves on the next (re)connection. */
   whenConnected(): Promise<void>;
-  stats(): Promise<DataPlaneStats>;
+  stats(): Promise<ClientStats>;
+  /** The forwards listened on now. */
+  forwards(): Forward[];
+  /** A reload: listen on these from now on (see dataplane/reconfigure.ts); rejects, changing
+   *  nothing, if a new forward's port is taken. */
+  setForwards(forwards: Forward[]): Promise<void>;
+  setLogLevel(level: string): void;
   close(): Promise<void>;
 }
 
@@ -57,7 +71,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   const connect = async () => connectSession(await openSignaling(options.connect, options.ca), handshake);
 
   let session = await firstSession(connect, log);
-  const services = session.services;
+  let services = session.services;
   for (const f of options.forwards) {
     if (!services.includes(f.service)) log.warn(`forward ${f.host}:${f.port} names service '${f.service}', which the host does not expose; its connections will be refused`, { exposed: services.join(',') });
   }
@@ -68,7 +82,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   let plane: Awaited<ReturnType<typeof startDataPlane>>;
   try {
     plane = await startDataPlane({
-      role: 'client', workers, config, forwards: options.forwards, log, logLevel: options.logLevel ?? 'info',
+      role: 'client', workers, config, forwards: options.forwards, log, logLevel: options.logLevel ?? 'info', logFormat: options.logFormat, measureLoop: options.measureLoop,
       onPeerDead: (_peer, reason) => session.end(`host gone: ${reason}`),
     });
   } catch (err) {
@@ -76,9 +90,11 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
     throw err;
   }
   for (const f of options.forwards) log.info(`forwarding ${f.host}:${f.port} -> ${f.service}`);
+  let forwards = options.forwards;
 
   function attach(s: Session): void {
     session = s;
+    services = s.services;
     plane.addPeer(0, s.channel, s.sendWindow);
     connected = true;
     for (const w of connectedWaiters) w();
@@ -114,10 +130,23 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
 
   attach(session);
   return {
-    services,
+    get services() { return services; },
     connected: () => connected,
     whenConnected: () => (connected ? Promise.resolve() : new Promise((resolve) => connectedWaiters.push(resolve))),
-    stats: () => plane.stats(),
+    stats: async () => ({ ...(await plane.stats()), peers: connected ? 1 : 0, paths: connected ? [selectedPath(session.pc)] : [] }),
+    forwards: () => forwards,
+    async setForwards(next) {
+      if (closing) return;
+      await changeForwards(plane, forwards, next, log);
+      forwards = next;
+      for (const f of next) {
+        if (!services.includes(f.service)) log.warn(`forward ${f.host}:${f.port} names service '${f.service}', which the host did not expose when this client connected; unless it does now, its connections will be refused`, { exposed: services.join(',') });
+      }
+    },
+    setLogLevel(level) {
+      log.setLevel?.(level);
+      plane.setLogLevel(level);
+    },
     async close() {
       if (closing) return;
       closing = true;
@@ -136,14 +165,4 @@ async function firstSession(connect: () => Promise<Session>, log: Logger): Promi
       log.warn('WebRTC connection failed; trying again', { attempt });
     }
   }
-}
-
-/** A plain (non-reusePort) listen from the main thread: reusePort would silently share a port that
- *  another process holds, so "in use" is detected here first. */
-function checkPortFree(forward: Forward): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(forward.host, forward.port, err)));
-    server.listen({ host: forward.host, port: forward.port, exclusive: true }, () => server.close(() => resolve()));
-  });
 }

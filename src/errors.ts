@@ -3,6 +3,7 @@
 
 export type ErrorCode =
   | 'BAD_FLAG'
+  | 'BAD_CONFIG'
   | 'NODE_TOO_OLD'
   | 'PORT_IN_USE'
   | 'LISTEN_FAILED'

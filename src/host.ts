@@ -12,7 +12,9 @@ import { parseHostPort } from './address.js';
 import { startDataPlane, type DataPlaneStats } from './dataplane/data-plane.js';
 import { listenSignaling } from './signaling/websocket.js';
 import { acceptClient, type HostSession } from './signaling/host-handshake.js';
-import { createGuard, type GuardOptions } from './signaling/guard.js';
+import { createGuard, type GuardOptions, type GuardCounts } from './signaling/guard.js';
+import { changeServices } from './dataplane/reconfigure.js';
+import type { SelectedPath } from './webrtc/path.js';
 
 export interface HostOptions extends SideOptions {
   /** Without one a random 8-digit PIN is generated (and returned). */
@@ -27,13 +29,29 @@ export interface HostOptions extends SideOptions {
   maxClients?: number | undefined;
 }
 
+export interface HostStats extends DataPlaneStats {
+  /** clients connected (with a DataChannel) */
+  peers: number;
+  /** the path ICE selected for each connected client */
+  paths: (SelectedPath | null)[];
+  /** the PIN guard's counts since start */
+  pin: GuardCounts;
+}
+
 export interface HostHandle {
   url: string;
   port: number;
   pin: string;
   /** Clients currently connected (with a DataChannel). */
   peers(): number;
-  stats(): Promise<DataPlaneStats & { peers: number }>;
+  /** True while the signaling server accepts clients (false once closing). */
+  listening(): boolean;
+  stats(): Promise<HostStats>;
+  /** The services exposed now. */
+  services(): Record<string, Service>;
+  /** A reload: expose these from now on (see dataplane/reconfigure.ts). */
+  setServices(services: Record<string, Service>): void;
+  setLogLevel(level: string): void;
   close(): Promise<void>;
 }
 
@@ -53,11 +71,12 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
   const guard = createGuard(options.guard);
   const maxClients = options.maxClients ?? 64;
   const sessions = new Map<number, HostSession>();
+  let services = options.services;
   let nextPeer = 1;
   let closing = false;
 
   const plane = await startDataPlane({
-    role: 'host', workers, config, services: options.services, log, logLevel: options.logLevel ?? 'info',
+    role: 'host', workers, config, services, log, logLevel: options.logLevel ?? 'info', logFormat: options.logFormat, measureLoop: options.measureLoop,
     onPeerDead: (peer, reason) => sessions.get(peer)?.end(`peer gone: ${reason}`),
   });
   let server: Awaited<ReturnType<typeof listenSignaling>>;
@@ -68,7 +87,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
         const peer = nextPeer++;
         sessions.set(peer, acceptClient(conn, {
           peer, pin, guard, ice, log,
-          services: Object.keys(options.services),
+          services: Object.keys(services),
           window: config.windowBytes,
           busy: closing ? 'the host is shutting down' : sessions.size >= maxClients ? 'the host has too many clients' : undefined,
           onChannel: (channel, sendWindow) => plane.addPeer(peer, channel, sendWindow),
@@ -87,7 +106,21 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
   return {
     url: server.url, port: server.port, pin,
     peers: () => [...sessions.values()].filter((s) => s.connected()).length,
-    stats: async () => ({ ...(await plane.stats()), peers: sessions.size }),
+    listening: () => !closing,
+    stats: async () => {
+      const connected = [...sessions.values()].filter((s) => s.connected());
+      return { ...(await plane.stats()), peers: connected.length, paths: connected.map((s) => s.path()), pin: guard.counts() };
+    },
+    services: () => services,
+    setServices(next) {
+      if (closing) return;
+      changeServices(plane, services, next, log);
+      services = next;
+    },
+    setLogLevel(level) {
+      log.setLevel?.(level);
+      plane.setLogLevel(level);
+    },
     async close() {
       if (closing) return;
       closing = true;

@@ -1,6 +1,6 @@
 // What `startHost` and `startClient` take alike, and their defaults.
 
-import type { Logger } from './shared/log.js';
+import type { Logger, LogFormat } from './shared/log.js';
 import type { DataPlaneConfig } from './shared/limits.js';
 import { MAX_SHARDS } from './shared/stream-id.js';
 import { tunnelError } from './errors.js';
@@ -13,7 +13,11 @@ export interface SideOptions {
   /** Bind ICE to this address and use only candidates on it (127.0.0.1 keeps traffic on loopback). */
   iceBind?: string | undefined;
   logLevel?: string | undefined;
+  /** text (default) or json, for the records the shards write */
+  logFormat?: LogFormat | undefined;
   log?: Logger | undefined;
+  /** The shards measure their event loop's delay, for the metrics endpoint (default false). */
+  measureLoop?: boolean | undefined;
   config?: Partial<DataPlaneConfig> | undefined;
 }
 

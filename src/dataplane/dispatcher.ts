@@ -232,6 +232,7 @@ export function createDispatcher(options: DispatcherOptions) {
     addPeer, removePeer, fromShard, shardLost, shardStarted, close, counters,
     routes: (peer: number) => routes.count(peer),
     queuedBytes: () => { let n = 0; for (const s of peers.values()) n += s.link.queuedBytes(); return n; },
+    bufferedBytes: () => { let n = 0; for (const s of peers.values()) n += s.link.bufferedBytes(); return n; },
   };
 }
 

@@ -129,6 +129,8 @@ export function createPeerLink(channel: Channel, config: DataPlaneConfig, counte
     /** A ping from the peer (seq 0) gets a pong (seq 1); a pong is only a sign of life. */
     ping(seq: number): void { if (seq === 0) sendNow(pong); },
     queuedBytes: () => queuedBytes,
+    /** bytes the DataChannel itself holds (0 once closed) */
+    bufferedBytes: () => { if (closed) return 0; try { return channel.bufferedAmount(); } catch { return 0; } },
     /** A shard died: its queued bytes still go out, but nobody is owed them any more. */
     disown(shard: number): void {
       for (const item of queue) disown(item, shard);

@@ -10,6 +10,7 @@
 
 import type ndc from 'node-datachannel';
 import { createPeer, addCandidate, type IceOptions } from '../webrtc/peer.js';
+import { selectedPath, type SelectedPath } from '../webrtc/path.js';
 import type { Logger } from '../shared/log.js';
 import { encodeSignal, decodePlain, SignalError, PROTOCOL_VERSION, HANDSHAKE_TIMEOUT_MS, type Plain } from './codec.js';
 import { hostStart, hostCheck, addMac, checkMac, AuthError, type MacState } from './auth.js';
@@ -36,6 +37,8 @@ export interface HostHandshakeOptions {
 export interface HostSession {
   /** The DataChannel is open (the client is connected, not only signaling). */
   connected(): boolean;
+  /** The path ICE selected, once connected. */
+  path(): SelectedPath | null;
   end(reason: string): void;
 }
 
@@ -129,7 +132,8 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
         channel = dc; // keep it referenced: an unreferenced channel is collected and closes
         dc.onClosed(() => end('data channel closed'));
         options.onChannel(dc, sendWindow);
-        log.info('client connected', { peer, address });
+        const path = pc ? selectedPath(pc) : null;
+        log.info('client connected', { peer, address, path: path ? `${path.relayed ? 'relayed' : 'direct'} (${path.kind}) ${path.local} <-> ${path.remote}` : undefined });
       });
       pc.onStateChange((state) => {
         if (state === 'failed' || state === 'closed') end(`connection ${state}`);
@@ -160,5 +164,5 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
   conn.onClose(() => end('signaling closed'));
   if (options.busy) refuse('BUSY', options.busy);
 
-  return { connected: () => channel !== null && !over, end };
+  return { connected: () => channel !== null && !over, path: () => (pc && channel && !over ? selectedPath(pc) : null), end };
 }
