@@ -41,11 +41,11 @@ async function side(which: 'host' | 'client', args: string[]): Promise<number> {
     : parse(() => parseArgs({ args, strict: true, options: CLIENT_FLAGS }));
   if (values.help) { process.stdout.write(which === 'host' ? HOST_HELP : CLIENT_HELP); return 0; }
   const flags = saidByFlags(values);
-  const settings = settingsFor(which, flags, values.config);
   if (values['print-config']) {
-    process.stdout.write(renderConfig(settings));
+    process.stdout.write(renderConfig(settingsFor(which, flags, values.config, { readPin: false })));
     return 0;
   }
+  const settings = settingsFor(which, flags, values.config);
   return which === 'host' ? runHost(settings, flags) : runClient(settings, flags);
 }
 

@@ -69,13 +69,14 @@ export interface Settings {
 
 export const DEFAULT_LISTEN = '127.0.0.1:8765';
 
-/** The settings of `side` from its flags and, when `config` names one, the file. */
-export function settingsFor(side: Side, flags: Said, config: string | undefined): Settings {
+/** The settings of `side` from its flags and, when `config` names one, the file. `readPin: false`
+ *  leaves a PIN file unread (--print-config shows its path, not its content). */
+export function settingsFor(side: Side, flags: Said, config: string | undefined, options: { readPin?: boolean } = {}): Settings {
   const file = config ? readConfigFile(config, side) : {};
-  return merge(side, flags, file, config);
+  return merge(side, flags, file, config, options.readPin !== false);
 }
 
-export function merge(side: Side, flags: Said, file: Said, config?: string): Settings {
+export function merge(side: Side, flags: Said, file: Said, config?: string, readPin = true): Settings {
   const pick = <K extends keyof Said>(key: K): Said[K] => (flags[key] !== undefined ? flags[key] : file[key]);
   const tlsCert = pick('tlsCert');
   const tlsKey = pick('tlsKey');
@@ -85,7 +86,7 @@ export function merge(side: Side, flags: Said, file: Said, config?: string): Set
   for (const f of [...(file.forwards ?? []), ...(flags.forwards ?? [])]) forwards.set(forwardKey(f), f);
   const settings: Settings = {
     side, config,
-    pin: pinOf(flags, file),
+    pin: pinOf(flags, file, readPin),
     workers: workerCount(pick('workers')),
     iceServers: pick('iceServers') ?? [],
     iceBind: pick('iceBind'),
@@ -117,13 +118,13 @@ export function merge(side: Side, flags: Said, file: Said, config?: string): Set
 
 export const forwardKey = (f: { host: string; port: number }) => `${f.host.includes(':') ? `[${f.host}]` : f.host}:${f.port}`;
 
-function pinOf(flags: Said, file: Said): Settings['pin'] {
-  const read = (p: string, what: string) => readFlagFile(p, what).toString('utf8').trim();
+function pinOf(flags: Said, file: Said, readPin: boolean): Settings['pin'] {
+  const read = (p: string, what: string) => (readPin ? readFlagFile(p, what).toString('utf8').trim() : '');
   if (flags.pin !== undefined && flags.pinFile !== undefined) throw tunnelError('BAD_FLAG', 'give --pin or --pin-file, not both');
+  if (file.pin !== undefined && file.pinFile !== undefined) throw tunnelError('BAD_CONFIG', 'the config file gives both pin and pin-file; keep one');
   if (flags.pin !== undefined) return { value: flags.pin, from: 'flag' };
   if (flags.pinFile !== undefined) return { value: read(flags.pinFile, '--pin-file'), from: 'flag-file', path: flags.pinFile };
   if (process.env.TUNNEL_PIN) return { value: process.env.TUNNEL_PIN, from: 'env' };
-  if (file.pin !== undefined && file.pinFile !== undefined) throw tunnelError('BAD_CONFIG', 'the config file gives both pin and pin-file; keep one');
   if (file.pin !== undefined) return { value: file.pin, from: 'file' };
   if (file.pinFile !== undefined) return { value: read(file.pinFile, 'pin-file'), from: 'file-file', path: file.pinFile };
   return undefined;
