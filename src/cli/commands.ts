@@ -2,7 +2,7 @@
 // out. A thin layer: everything it does is an exported function that tests and benchmarks call too.
 
 import { parseArgs } from 'node:util';
-import { TunnelError, tunnelError } from '../errors.js';
+import { TunnelError, tunnelError, EXIT_CONFIG } from '../errors.js';
 import { releaseDataChannelLibrary } from '../webrtc/peer.js';
 import { VERSION } from '../version.js';
 import { PROTOCOL_VERSION } from '../signaling/codec.js';
@@ -72,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`tunnel${command ? ` ${command}` : ''}: ${(err as Error).message}\n`);
     if (!known && process.env.TUNNEL_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
     releaseDataChannelLibrary();
-    return known ? 2 : 1;
+    if (!known) return 1;
+    return err.code === 'BAD_FLAG' || err.code === 'BAD_CONFIG' ? EXIT_CONFIG : 2;
   }
 }

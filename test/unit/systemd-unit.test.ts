@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseConfig } from '../../src/cli/config-file.js';
+import { EXIT_CONFIG } from '../../src/errors.js';
 import { ROOT } from '../support/helpers.js';
 
 const T = { timeout: 20_000 };
@@ -60,7 +61,7 @@ for (const side of ['host', 'client'] as const) {
     assert.match(one('LoadCredential'), /^pin:\/etc\/datachannel-tunnel\/pin$/);
     assert.equal(one('ExecReload'), '/bin/kill -HUP $MAINPID');
     assert.equal(one('Restart'), 'on-failure');
-    assert.equal(one('RestartPreventExitStatus'), '2', 'a bad config (exit 2) is not restarted in a loop');
+    assert.equal(one('RestartPreventExitStatus'), String(EXIT_CONFIG), 'a bad config is not restarted in a loop');
     assert.equal(unit.get('Install')?.get('WantedBy')?.[0], 'multi-user.target');
   });
 
