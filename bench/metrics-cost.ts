@@ -7,10 +7,13 @@
 import { startApps, startTunnel, bulk, churn, serviceIdle, type Apps, type Tunnel } from './tunnel.js';
 import { median } from './stats.js';
 import { describeMachine, machineLine } from './machine.js';
-import { readLimits } from './proc.js';
+import { readLimits, cpuMs } from './proc.js';
 
 /** How often the scraper reads /metrics (ms): a common Prometheus scrape interval is 15 s, 1 s is harsh. */
 const SCRAPE_INTERVAL_MS = 1000;
+/** The idle measurement: host + client CPU while nothing moves (ms), with or without the scrapes. CPU
+ *  time, unlike throughput, barely depends on what else the machine runs. */
+const IDLE_MS = 8000;
 
 export interface MetricsCostOptions {
   runs: number;
@@ -106,6 +109,10 @@ async function measure(apps: Apps, t: Tunnel, o: MetricsCostOptions, workers: nu
       }
     }
   }
+  process.stderr.write(`${tag} idle for ${IDLE_MS / 1000} s\n`);
+  const cpu0 = cpuMs(t.host.pid) + cpuMs(t.client.pid);
+  await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+  record('idle tunnel: host + client CPU', 'ms/s', workers, variant, (cpuMs(t.host.pid) + cpuMs(t.client.pid) - cpu0) / (IDLE_MS / 1000));
   if (o.scenarios.includes('churn')) {
     process.stderr.write(`${tag} churn\n`);
     const c = await churn(apps, t, 1024, o.churnTotal, o.churnInflight, 30000);
@@ -118,7 +125,7 @@ async function measure(apps: Apps, t: Tunnel, o: MetricsCostOptions, workers: nu
 
 function renderCost(cells: Cell[], runs: number): string {
   const spread = (v: number[]) => (v.length > 1 ? `${((100 * (Math.max(...v) - Math.min(...v))) / median(v)).toFixed(0)} %` : '-');
-  const fmt = (x: number, unit: string) => (Number.isNaN(x) ? '-' : unit === 'ms/MB' ? x.toFixed(2) : unit === 'MB/s' ? x.toFixed(1) : x.toFixed(0));
+  const fmt = (x: number, unit: string) => (Number.isNaN(x) ? '-' : unit === 'ms/MB' || unit === 'ms/s' ? x.toFixed(2) : unit === 'MB/s' ? x.toFixed(1) : x.toFixed(0));
   const header = ['scenario', 'unit', 'w', 'off', 'on', 'on/off', 'spread off', 'spread on'];
   const rows = cells.map((c) => {
     const off = median(c.values.off);
@@ -128,5 +135,6 @@ function renderCost(cells: Cell[], runs: number): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   return `${[line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')}\n`
-    + `medians of ${runs} run(s); on/off > 1 is faster with metrics for MB/s and conn/s, slower for CPU; spread = (max - min) / median over the runs\n`;
+    + `medians of ${runs} run(s); on/off > 1 is faster with metrics for MB/s and conn/s, slower for CPU; spread = (max - min) / median over the runs; `
+    + `idle: CPU of both processes per second of doing nothing (with 'on', one scrape of each per second)\n`;
 }

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { TunnelError, tunnelError, EXIT_CONFIG } from '../errors.js';
 import { releaseDataChannelLibrary } from '../webrtc/peer.js';
 import { VERSION } from '../version.js';
+import { jsonRecord } from '../shared/log.js';
 import { PROTOCOL_VERSION } from '../signaling/codec.js';
 import { HOST_HELP, CLIENT_HELP, MAIN_HELP } from './help.js';
 import { parse, saidByFlags } from './flags.js';
@@ -46,7 +47,24 @@ async function side(which: 'host' | 'client', args: string[]): Promise<number> {
     return 0;
   }
   const settings = settingsFor(which, flags, values.config);
-  return which === 'host' ? runHost(settings, flags) : runClient(settings, flags);
+  try {
+    return await (which === 'host' ? runHost(settings, flags) : runClient(settings, flags));
+  } catch (err) {
+    // with --log-format json a start-up failure is a JSON record too (journald, Loki), still one line
+    if (settings.logFormat === 'json') throw new Reported(err, jsonRecord(new Date(), 'error', which, (err as Error).message, { code: (err as TunnelError).code }));
+    throw err;
+  }
+}
+
+/** A failure already written as it should be: main() prints `line` instead of its plain sentence. */
+class Reported extends Error {
+  readonly cause: unknown;
+  readonly line: string;
+  constructor(cause: unknown, line: string) {
+    super((cause as Error).message);
+    this.cause = cause;
+    this.line = line;
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -66,10 +84,11 @@ export async function main(argv: string[]): Promise<number> {
       default:
         throw tunnelError('BAD_FLAG', `unknown command '${command}' (try tunnel --help)`);
     }
-  } catch (err) {
-    // start-up failures are one plain sentence, never a stack trace
+  } catch (caught) {
+    // start-up failures are one plain sentence (or one JSON record), never a stack trace
+    const err = caught instanceof Reported ? caught.cause : caught;
     const known = err instanceof TunnelError;
-    process.stderr.write(`tunnel${command ? ` ${command}` : ''}: ${(err as Error).message}\n`);
+    process.stderr.write(caught instanceof Reported ? caught.line : `tunnel${command ? ` ${command}` : ''}: ${(err as Error).message}\n`);
     if (!known && process.env.TUNNEL_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
     releaseDataChannelLibrary();
     if (!known) return 1;
