@@ -32,6 +32,9 @@ median of --runs runs, beside its baseline and the ratio.
   --window BYTES      the tunnel's per-stream window on both sides (default: the tunnel's default)
   --mixed             the mixed scenario instead: 8 bulk downloads alone and beside a 1 MiB/s reader
                       (with --runs, --bytes, --window, and the first of --workers)
+  --metrics-cost      bulk (and churn) on a tunnel without metrics and on one with --metrics, scraped
+                      every second, in the same run (with --runs, --workers, --streams, --bytes,
+                      --scenarios bulk,churn, --window)
   --json FILE         write every run's figures, the medians and the machine as JSON
   --svg FILE          write a chart of throughput against concurrency per worker count
   --micro             the micro-benchmarks of the hot paths instead (codec, reassembler, dispatcher)
@@ -89,7 +92,7 @@ export async function bench(args: string[]): Promise<number> {
         runs: { type: 'string' }, workers: { type: 'string' }, scenarios: { type: 'string' }, streams: { type: 'string' },
         bytes: { type: 'string' }, connections: { type: 'string' }, quick: { type: 'boolean' },
         json: { type: 'string' }, svg: { type: 'string' }, micro: { type: 'boolean' }, help: { type: 'boolean' },
-        window: { type: 'string' }, mixed: { type: 'boolean' },
+        window: { type: 'string' }, mixed: { type: 'boolean' }, 'metrics-cost': { type: 'boolean' },
       },
     }));
   } catch (err) {
@@ -120,6 +123,13 @@ export async function bench(args: string[]): Promise<number> {
 
   const uninstall = installCleanup();
   try {
+    if (values['metrics-cost']) {
+      const { metricsCost } = await import('./metrics-cost.js');
+      return await metricsCost({
+        runs: config.runs, workers: config.workers, streams: config.streams, bytes: config.bulkBytes, tunnelArgs: config.tunnelArgs,
+        scenarios: values.scenarios ? config.scenarios : ['bulk', 'churn'], churnTotal: config.churnTotal, churnInflight: config.churnInflight,
+      });
+    }
     if (values.mixed) {
       const { mixed } = await import('./mixed.js');
       return await mixed({ runs: config.runs, workers: config.workers[0] ?? 0, bytes: config.bulkBytes, tunnelArgs: config.tunnelArgs });

@@ -32,6 +32,8 @@ export interface Tunnel {
   client: Child;
   /** the client's forwarded ports, one per service */
   ports: ServicePorts;
+  /** the /metrics URLs, when the tunnel was started with --metrics */
+  metrics: { host: string; client: string } | null;
   close(): Promise<void>;
 }
 
@@ -75,8 +77,10 @@ export async function startTunnel(workers: number, apps: Apps, connections: numb
     await stop(host);
     await unwatch(host);
   };
+  const withMetrics = extraArgs.includes('--metrics');
+  const metricsUrl = (lines: string[]) => /^metrics on (\S+)/.exec(lines.find((l) => l.startsWith('metrics on ')) ?? '')?.[1];
   try {
-    const banner = await waitForLines(host, (lines) => lines.some((l) => l.startsWith('tunnel host listening on ')), START_TIMEOUT_MS);
+    const banner = await waitForLines(host, (lines) => lines.some((l) => l.startsWith('tunnel host listening on ')) && (!withMetrics || metricsUrl(lines) !== undefined), START_TIMEOUT_MS);
     const url = banner.find((l) => l.startsWith('tunnel host listening on '))?.slice('tunnel host listening on '.length).trim();
     if (!url) throw new Error('host printed no URL');
     const ports: ServicePorts = { sink: await freePort(), source: await freePort(), echo: await freePort() };
@@ -89,10 +93,11 @@ export async function startTunnel(workers: number, apps: Apps, connections: numb
     ], launch.client);
     client = c;
     await watch(c);
-    await waitForLines(c, (lines) => lines.filter((l) => l.startsWith('forwarding ')).length >= 3, START_TIMEOUT_MS);
+    const clientBanner = await waitForLines(c, (lines) => lines.filter((l) => l.startsWith('forwarding ')).length >= 3 && (!withMetrics || metricsUrl(lines) !== undefined), START_TIMEOUT_MS);
     ensureFdLimit(host, connections + FD_SPARE);
     ensureFdLimit(c, connections + FD_SPARE);
-    return { workers, host, client: c, ports, close };
+    const metrics = withMetrics ? { host: metricsUrl(banner) ?? '', client: metricsUrl(clientBanner) ?? '' } : null;
+    return { workers, host, client: c, ports, metrics, close };
   } catch (err) {
     await close();
     throw err;

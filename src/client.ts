@@ -10,6 +10,7 @@ import type { Forward } from './shared/thread-messages.js';
 import { workerCount, iceOptions, type SideOptions } from './options.js';
 import { tunnelError, type TunnelError } from './errors.js';
 import { startDataPlane, type DataPlaneStats } from './dataplane/data-plane.js';
+import { changeForwards } from './dataplane/reconfigure.js';
 import { clientSignaling } from './signaling/carriers.js';
 import { connectSession, type Session, type ClientHandshakeOptions } from './signaling/client-handshake.js';
 import { firstSession, reconnect } from './signaling/reconnect.js';
@@ -33,6 +34,13 @@ export interface ClientOptions extends SideOptions {
   onReconnect?: ((path: SessionPath | null) => void) | undefined;
 }
 
+export interface ClientStats extends DataPlaneStats {
+  /** 1 while connected to the host, else 0 */
+  peers: number;
+  /** the path to the host, while connected */
+  paths: (SessionPath | null)[];
+}
+
 export interface ClientHandle {
   /** The services the host exposes (from its welcome). */
   services: string[];
@@ -41,7 +49,13 @@ export interface ClientHandle {
   path(): SessionPath | null;
   /** Resolves on the next (re)connection. */
   whenConnected(): Promise<void>;
-  stats(): Promise<DataPlaneStats>;
+  stats(): Promise<ClientStats>;
+  /** The forwards listened on now. */
+  forwards(): Forward[];
+  /** A reload: listen on these from now on (see dataplane/reconfigure.ts); rejects, changing
+   *  nothing, if a new forward's port is taken. */
+  setForwards(forwards: Forward[]): Promise<void>;
+  setLogLevel(level: string): void;
   close(): Promise<void>;
 }
 
@@ -58,7 +72,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   // the listeners first: a port in use fails start-up before the host is contacted
   let session: Session | null = null;
   const plane = await startDataPlane({
-    role: 'client', workers, config, forwards: options.forwards, log, logLevel: options.logLevel ?? 'info',
+    role: 'client', workers, config, forwards: options.forwards, log, logLevel: options.logLevel ?? 'info', logFormat: options.logFormat, measureLoop: options.measureLoop,
     onPeerDead: (_peer, reason) => session?.end(`host gone: ${reason}`),
   });
   try {
@@ -67,7 +81,8 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
     await plane.close();
     throw err;
   }
-  const services = session.services;
+  let services = session.services;
+  let forwards = options.forwards;
   for (const f of options.forwards) {
     if (!services.includes(f.service)) log.warn(`forward ${f.host}:${f.port} names service '${f.service}', which the host does not expose; its connections will be refused`, { exposed: services.join(',') });
   }
@@ -77,6 +92,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
 
   function attach(s: Session): void {
     session = s;
+    services = s.services;
     plane.addPeer(0, s.channels, s.sendWindow);
     connected = true;
     for (const w of connectedWaiters) w();
@@ -101,11 +117,24 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
 
   attach(session);
   return {
-    services,
+    get services() { return services; },
     connected: () => connected,
     path: () => (connected ? session?.path() ?? null : null),
     whenConnected: () => (connected ? Promise.resolve() : new Promise((resolve) => connectedWaiters.push(resolve))),
-    stats: () => plane.stats(),
+    stats: async () => ({ ...(await plane.stats()), peers: connected ? 1 : 0, paths: connected ? [session?.path() ?? null] : [] }),
+    forwards: () => forwards,
+    async setForwards(next) {
+      if (closing) return;
+      await changeForwards(plane, forwards, next, log);
+      forwards = next;
+      for (const f of next) {
+        if (!services.includes(f.service)) log.warn(`forward ${f.host}:${f.port} names service '${f.service}', which the host did not expose when this client connected; unless it does now, its connections will be refused`, { exposed: services.join(',') });
+      }
+    },
+    setLogLevel(level) {
+      log.setLevel?.(level);
+      plane.setLogLevel(level);
+    },
     async close() {
       if (closing) return;
       closing = true;

@@ -3,6 +3,7 @@
 
 export type ErrorCode =
   | 'BAD_FLAG'
+  | 'BAD_CONFIG'
   | 'NODE_TOO_OLD'
   | 'PORT_IN_USE'
   | 'LISTEN_FAILED'
@@ -42,3 +43,7 @@ export function listenError(host: string, port: number, err: NodeJS.ErrnoExcepti
     ? tunnelError('PORT_IN_USE', `cannot listen on ${host}:${port}: the port is in use`)
     : tunnelError('LISTEN_FAILED', `cannot listen on ${host}:${port}: ${err.message}`);
 }
+
+/** The exit status of a bad flag or config file (EX_CONFIG of sysexits.h): a service manager should not
+ *  restart on it (src/cli/service/systemd: RestartPreventExitStatus=78). Other start-up failures exit 2. */
+export const EXIT_CONFIG = 78;

@@ -13,7 +13,8 @@ import { startDataPlane, type DataPlaneStats } from './dataplane/data-plane.js';
 import { startHostSignaling } from './signaling/carriers.js';
 import { makeCode } from './signaling/rendezvous-code.js';
 import { acceptClient, type HostSession } from './signaling/host-handshake.js';
-import { createGuard, type GuardOptions } from './signaling/guard.js';
+import { createGuard, type GuardOptions, type GuardCounts } from './signaling/guard.js';
+import { changeServices } from './dataplane/reconfigure.js';
 import type { SignalConn } from './signaling/conn.js';
 import type { SessionPath } from './webrtc/path.js';
 
@@ -43,6 +44,15 @@ export interface PeerInfo {
   path: SessionPath | null;
 }
 
+export interface HostStats extends DataPlaneStats {
+  /** clients connected (with a channel open) */
+  peers: number;
+  /** the path each connected client's session takes */
+  paths: (SessionPath | null)[];
+  /** the PIN guard's counts since start */
+  pin: GuardCounts;
+}
+
 export interface HostHandle {
   /** The direct signaling URL and port; '' and 0 when the host only registered at a relay. */
   url: string;
@@ -54,7 +64,14 @@ export interface HostHandle {
   peers(): number;
   /** Each connected client and its path now (live RTT). */
   paths(): PeerInfo[];
-  stats(): Promise<DataPlaneStats & { peers: number }>;
+  /** True while the host accepts clients (false once closing). */
+  listening(): boolean;
+  stats(): Promise<HostStats>;
+  /** The services exposed now. */
+  services(): Record<string, Service>;
+  /** A reload: expose these from now on (see dataplane/reconfigure.ts). */
+  setServices(services: Record<string, Service>): void;
+  setLogLevel(level: string): void;
   close(): Promise<void>;
 }
 
@@ -73,18 +90,19 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
   const guard = createGuard(options.guard);
   const maxClients = options.maxClients ?? 64;
   const sessions = new Map<number, { session: HostSession; address: string }>();
+  let services = options.services;
   let nextPeer = 1;
   let closing = false;
 
   const plane = await startDataPlane({
-    role: 'host', workers, config, services: options.services, log, logLevel: options.logLevel ?? 'info',
+    role: 'host', workers, config, services, log, logLevel: options.logLevel ?? 'info', logFormat: options.logFormat, measureLoop: options.measureLoop,
     onPeerDead: (peer, reason) => sessions.get(peer)?.session.end(`peer gone: ${reason}`),
   });
   const onConnection = (conn: SignalConn) => {
     const peer = nextPeer++;
     const session = acceptClient(conn, {
       peer, pin, guard, ice, log,
-      services: Object.keys(options.services),
+      services: Object.keys(services),
       window: windowOffer(config),
       fallback: options.fallback !== false,
       busy: closing ? 'the host is shutting down' : sessions.size >= maxClients ? 'the host has too many clients' : undefined,
@@ -112,7 +130,21 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     code: signaling.relayId === undefined ? undefined : makeCode(signaling.relayId, pin),
     peers: () => [...sessions.values()].filter((s) => s.session.connected()).length,
     paths: () => [...sessions].filter(([, s]) => s.session.connected()).map(([peer, s]) => ({ peer, address: s.address, path: s.session.path() })),
-    stats: async () => ({ ...(await plane.stats()), peers: sessions.size }),
+    listening: () => !closing,
+    stats: async () => {
+      const connected = [...sessions.values()].filter((s) => s.session.connected());
+      return { ...(await plane.stats()), peers: connected.length, paths: connected.map((s) => s.session.path()), pin: guard.counts() };
+    },
+    services: () => services,
+    setServices(next) {
+      if (closing) return;
+      changeServices(plane, services, next, log);
+      services = next;
+    },
+    setLogLevel(level) {
+      log.setLevel?.(level);
+      plane.setLogLevel(level);
+    },
     async close() {
       if (closing) return;
       closing = true;

@@ -1,6 +1,6 @@
 // What `startHost` and `startClient` take alike, and their defaults.
 
-import type { Logger } from './shared/log.js';
+import type { Logger, LogFormat } from './shared/log.js';
 import type { DataPlaneConfig } from './shared/limits.js';
 import { MAX_SHARDS } from './shared/stream-id.js';
 import { tunnelError } from './errors.js';
@@ -24,7 +24,11 @@ export interface SideOptions {
    *  signaling only: a rendezvous relay carries no data). */
   fallback?: boolean | undefined;
   logLevel?: string | undefined;
+  /** text (default) or json, for the records the shards write */
+  logFormat?: LogFormat | undefined;
   log?: Logger | undefined;
+  /** The shards measure their event loop's delay, for the metrics endpoint (default false). */
+  measureLoop?: boolean | undefined;
   config?: Partial<DataPlaneConfig> | undefined;
 }
 

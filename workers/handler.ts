@@ -149,7 +149,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     }
     const error = reassemble(inbound, p, limits, deliver);
     if (error && !over) reset(error, `seq ${p.seq}, expected ${inbound.next}`);
-    if (!over) env.count(inbound.heldBytes + (socket ? socket.writableLength : 0), p.payload.byteLength, 0);
+    if (!over) env.count(inbound.heldBytes + (socket ? socket.writableLength : 0), p.type === PacketType.DATA ? p.payload.byteLength : 0, 0);
   }
 
   function deliver(p: Packet): void {

@@ -1,11 +1,17 @@
 // Client side of a shard: it listens on every forward with reusePort (the kernel spreads accepted
 // connections over the shards), gives each connection a stream id, and holds connections accepted
 // while no host is connected until one is (bounded in count and time).
+//
+// A reload hands it the new set of forwards: it stops listening on the ones gone (server.close()
+// stops accepting; the connections it accepted, streams or waiting, go on untouched), starts on the
+// new ones, and a kept one whose service changed sends its next connections to the new service.
 
 import net from 'node:net';
 import { streamIdFor, nextStreamId, ID_HASH_MASK } from '../src/shared/stream-id.js';
 import type { Forward, ShardLink } from '../src/shared/thread-messages.js';
 import type { Logger } from '../src/shared/log.js';
+
+const addressOf = (f: Forward) => `${f.host}:${f.port}`;
 
 /** Connections accepted while no peer is up, per shard; past it new ones are closed at once. */
 const MAX_WAITING_CONNECTIONS = 1024;
@@ -27,7 +33,8 @@ export interface ListenerEnv {
 
 export function startListeners(env: ListenerEnv) {
   const { index, log } = env;
-  const servers: net.Server[] = [];
+  /** by listen address; `forward` is replaced in place when only its service changes */
+  const servers = new Map<string, { server: net.Server; forward: Forward }>();
   const waiting = new Map<net.Socket, () => void>();
   let stopping = false;
 
@@ -72,21 +79,41 @@ export function startListeners(env: ListenerEnv) {
     });
   }
 
-  for (const forward of env.forwards) {
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => accept(socket, forward.service));
-    server.on('error', (err) => env.link.post({ t: 'listening', forward, error: err.message }));
-    server.listen({ host: forward.host, port: forward.port, reusePort: true }, () => env.link.post({ t: 'listening', forward }));
-    servers.push(server);
+  function listen(forward: Forward): void {
+    const entry = { server: net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => accept(socket, entry.forward.service)), forward };
+    entry.server.on('error', (err) => env.link.post({ t: 'listening', forward, error: err.message }));
+    entry.server.listen({ host: forward.host, port: forward.port, reusePort: true }, () => env.link.post({ t: 'listening', forward }));
+    servers.set(addressOf(forward), entry);
   }
+
+  /** The forwards from now on. */
+  function update(forwards: Forward[]): void {
+    if (stopping) return;
+    const next = new Map(forwards.map((f) => [addressOf(f), f]));
+    for (const [address, entry] of servers) {
+      if (next.has(address)) continue;
+      entry.server.close();
+      servers.delete(address);
+      log.info('stopped listening (forward removed)', { address, service: entry.forward.service });
+    }
+    for (const [address, forward] of next) {
+      const entry = servers.get(address);
+      if (!entry) listen(forward);
+      else entry.forward = forward;
+    }
+  }
+
+  for (const forward of env.forwards) listen(forward);
 
   return {
     /** A host is up: the connections that waited for it become streams. */
     peerUp(): void {
       for (const start of [...waiting.values()]) start();
     },
+    update,
     stop(): void {
       stopping = true;
-      for (const server of servers) server.close();
+      for (const { server } of servers.values()) server.close();
       for (const socket of waiting.keys()) socket.destroy();
     },
   };

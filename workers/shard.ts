@@ -15,6 +15,7 @@ import type { PacketBatch, ShardInit, ShardLink, ShardStats, ToShard } from '../
 import type { WindowOffer } from '../src/shared/limits.js';
 import { runStream, type StreamHandle } from './handler.js';
 import { startListeners } from './listeners.js';
+import { createServiceCounters, loopDelayMonitor, NO_SERVICE } from './service-counters.js';
 
 /** A closed client id is not reused for this long (ms): the channel is unordered, so a late RESET or
  *  FIN of the old stream may still be on its way. Longer than the host's pendingMs. */
@@ -42,7 +43,8 @@ const peerOfKey = (k: number) => Math.floor(k / 0x1_0000_0000);
 
 export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
   const { index, role, config } = init;
-  const log = createLogger(`${role}[${index}]`, init.logLevel);
+  const log = createLogger(`${role}[${index}]`, init.logLevel, undefined, init.logFormat);
+  let services = init.services; // a reload replaces it: new dials see the new set
   const streams = new Map<number, StreamHandle>();
   const tombstones = new Map<number, number>(); // key -> expiry (ms), insertion-ordered
   const quarantine = new Map<number, number>(); // client stream id -> expiry (ms)
@@ -56,10 +58,12 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
   let resolveDone: () => void = () => {};
   const scheduleFlush = onceATurn(flush);
 
-  const stats: ShardStats = {
+  const stats: Omit<ShardStats, 'services' | 'loopDelay'> = {
     index, streams: 0, opened: 0, closed: 0, resets: {}, lateDropped: 0,
-    peakStreamBufferedBytes: 0, bytesIn: 0, bytesOut: 0,
+    peakStreamBufferedBytes: 0, bytesIn: 0, bytesOut: 0, startedAt: Date.now(),
   };
+  const perService = createServiceCounters();
+  const loopDelay = loopDelayMonitor(init.measureLoop === true);
 
   const listeners = role === 'client' ? startListeners({
     index, forwards: init.forwards, outageWaitMs: config.outageWaitMs, link, log,
@@ -99,21 +103,30 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
     scheduleFlush();
   }
 
-  function countReset(reason: string): void {
+  function countReset(reason: string): string {
     const code = reason.replace(/^PEER_RESET: /, 'PEER_RESET:').split(':')[0] ?? reason;
     stats.resets[code] = (stats.resets[code] ?? 0) + 1;
+    return code;
+  }
+
+  function target(service: string) {
+    return Object.hasOwn(services, service) ? services[service] : undefined;
   }
 
   function dial(service: string): net.Socket | string {
-    const target = Object.hasOwn(init.services, service) ? init.services[service] : undefined;
-    if (!target) return `service '${service.slice(0, 64)}' is not exposed`;
-    return net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
+    const t = target(service);
+    if (!t) return `service '${service.slice(0, 64)}' is not exposed`;
+    return net.connect({ host: t.host, port: t.port, allowHalfOpen: true });
   }
 
   function open(peer: number, id: number, socket: net.Socket | null, service: string | null): StreamHandle {
     const k = key(peer, id);
     stats.opened++;
     stats.streams++;
+    // the stream's service record (host: once its CONNECT names one); bytes before that wait in `early`
+    let svc = service !== null ? perService.record(service) : null;
+    let early = 0;
+    if (svc) perService.opened(svc);
     const handle = runStream({
       streamId: id, config,
       sendWindow: peersUp.get(peer)?.sendWindow ?? { initial: config.initialWindowBytes, max: config.windowBytes },
@@ -133,14 +146,21 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
       spare: (bytes) => (bytes === FULL_PACKET_BYTES ? spare.pop() : undefined),
       mayPost: () => allowance > 0,
       onAllowance: (resume) => { allowanceWaiters.push(resume); },
-      dial,
+      dial: (name) => {
+        const socket = dial(name);
+        svc = perService.record(typeof socket === 'string' ? NO_SERVICE : name);
+        perService.opened(svc);
+        svc.bytesIn += early;
+        return socket;
+      },
       done: (reason, sentReset) => {
         streams.delete(k);
         stats.streams--;
         stats.closed++;
+        if (!svc) perService.opened((svc = perService.record(NO_SERVICE)));
         const now = Date.now();
+        perService.ended(svc, reason === null ? null : countReset(reason), reason);
         if (reason !== null) {
-          countReset(reason);
           log.info('stream reset', { peer, stream: id.toString(16), reason, by: sentReset ? 'us' : 'peer' });
           if (role === 'host') tombstones.set(k, now + TOMBSTONE_MS);
         } else {
@@ -152,6 +172,12 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
       count: (buffered, bytesIn, bytesOut) => {
         stats.bytesIn += bytesIn;
         stats.bytesOut += bytesOut;
+        if (svc) {
+          svc.bytesIn += bytesIn;
+          svc.bytesOut += bytesOut;
+        } else {
+          early += bytesIn;
+        }
         if (buffered > stats.peakStreamBufferedBytes) stats.peakStreamBufferedBytes = buffered;
       },
     }, socket, service);
@@ -239,6 +265,7 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
   }
 
   function shutdown(): void {
+    loopDelay.stop();
     listeners?.stop();
     for (const stream of [...streams.values()]) stream.abort(ResetReason.SHUTDOWN, true);
     flush();
@@ -262,7 +289,12 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
         if (up) up.rttMs = msg.rttMs;
         break;
       }
-      case 'stats': link.post({ t: 'stats', stats: { ...stats, resets: { ...stats.resets } } }); break;
+      case 'stats':
+        link.post({ t: 'stats', stats: { ...stats, resets: { ...stats.resets }, services: perService.snapshot(), loopDelay: loopDelay.read() } });
+        break;
+      case 'services': services = msg.services; break;
+      case 'forwards': listeners?.update(msg.forwards); break;
+      case 'log-level': log.setLevel?.(msg.level); break;
       case 'shutdown': shutdown(); break;
     }
   });

@@ -1,11 +1,13 @@
-// Reading the CLI's flag values: numbers, the PIN, files, the log level. Each failure is a BAD_FLAG
-// error naming the flag.
+// Reading the CLI's flag values: numbers, sizes, the PIN, files, the log level, into what the flags
+// say (settings.ts merges that with the config file). Each failure is a BAD_FLAG error naming the flag.
 
 import { readFileSync } from 'node:fs';
 import { tunnelError } from '../errors.js';
-import { isLevel } from '../shared/log.js';
-import type { DataPlaneConfig } from '../shared/limits.js';
-import type { SideOptions } from '../options.js';
+import { isLevel, isLogFormat } from '../shared/log.js';
+import { parseExpose, parseForward, parseHostPort } from '../address.js';
+import type { Service } from '../shared/thread-messages.js';
+import { parseDuration, parseSize } from './units.js';
+import type { Said } from './settings.js';
 import { parsePortRange } from '../webrtc/ice-servers.js';
 
 /** Runs util.parseArgs (or anything that throws on a bad flag) with the error made a BAD_FLAG. */
@@ -23,6 +25,32 @@ export function integer(text: string | undefined, flag: string, min: number): nu
   return Number(text);
 }
 
+/** A size flag: bytes, or with a unit (4MiB, 512KiB). */
+export function size(text: string | undefined, flag: string, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  let bytes: number;
+  try {
+    bytes = parseSize(text);
+  } catch (err) {
+    throw tunnelError('BAD_FLAG', `${flag}: ${(err as Error).message}`);
+  }
+  if (bytes < min) throw tunnelError('BAD_FLAG', `${flag} must be at least ${min} bytes, got '${text}'`);
+  return bytes;
+}
+
+/** A duration flag: milliseconds, or with a unit (500ms, 1s). */
+export function duration(text: string | undefined, flag: string, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (err) {
+    throw tunnelError('BAD_FLAG', `${flag}: ${(err as Error).message}`);
+  }
+  if (ms < min) throw tunnelError('BAD_FLAG', `${flag} must be at least ${min} ms, got '${text}'`);
+  return ms;
+}
+
 export function readFlagFile(path: string, flag: string): Buffer {
   try {
     return readFileSync(path);
@@ -31,40 +59,83 @@ export function readFlagFile(path: string, flag: string): Buffer {
   }
 }
 
-/** The PIN from --pin, --pin-file or TUNNEL_PIN (the last two keep it out of ps); undefined if none. */
-export function readPin(values: { pin?: string | undefined; 'pin-file'?: string | undefined }): string | undefined {
-  if (values.pin !== undefined && values['pin-file'] !== undefined) throw tunnelError('BAD_FLAG', 'give --pin or --pin-file, not both');
-  if (values['pin-file'] !== undefined) return readFlagFile(values['pin-file'], '--pin-file').toString('utf8').trim();
-  return values.pin ?? (process.env.TUNNEL_PIN || undefined);
+/** The flags both sides share, as util.parseArgs returns them. */
+export interface CommonFlags {
+  pin?: string | undefined;
+  'pin-file'?: string | undefined;
+  workers?: string | undefined;
+  'ice-server'?: string[] | undefined;
+  'ice-bind'?: string | undefined;
+  'ice-relay-only'?: boolean | undefined;
+  'ice-port-range'?: string | undefined;
+  'no-fallback'?: boolean | undefined;
+  rendezvous?: string | undefined;
+  window?: string | undefined;
+  keepalive?: string | undefined;
+  'log-level'?: string | undefined;
+  'log-format'?: string | undefined;
+  metrics?: string | undefined;
+  quiet?: boolean | undefined;
+  'pid-file'?: string | undefined;
 }
 
-/** The rendezvous code from --code or TUNNEL_CODE (which keeps its PIN out of ps); undefined if none. */
-export function readCode(values: { code?: string | undefined }): string | undefined {
-  return values.code ?? (process.env.TUNNEL_CODE || undefined);
+export interface SideFlags extends CommonFlags {
+  listen?: string | undefined;
+  expose?: string[] | undefined;
+  'tls-cert'?: string | undefined;
+  'tls-key'?: string | undefined;
+  'rendezvous-id'?: string | undefined;
+  connect?: string | undefined;
+  code?: string | undefined;
+  forward?: string[] | undefined;
+  ca?: string | undefined;
 }
 
-/** The ICE and fallback flags, as startHost / startClient take them (they check the URLs). */
-export function ice(values: {
-  'ice-server'?: string[] | undefined; 'ice-bind'?: string | undefined; 'ice-relay-only'?: boolean | undefined;
-  'ice-port-range'?: string | undefined; 'no-fallback'?: boolean | undefined;
-}): Pick<SideOptions, 'iceServers' | 'iceBind' | 'iceRelayOnly' | 'icePortRange' | 'fallback'> {
-  return {
-    iceServers: values['ice-server'],
-    iceBind: values['ice-bind'],
-    iceRelayOnly: values['ice-relay-only'],
-    icePortRange: values['ice-port-range'] === undefined ? undefined : parsePortRange(values['ice-port-range']),
-    fallback: !values['no-fallback'],
-  };
-}
-
-export function dataPlane(values: { window?: string | undefined; keepalive?: string | undefined }): Partial<DataPlaneConfig> {
-  const window = integer(values.window, '--window', 64 * 1024);
-  const keepalive = integer(values.keepalive, '--keepalive', 10);
-  // --window fixes the window: it starts at that size and does not grow
-  return { ...(window ? { windowBytes: window, initialWindowBytes: window } : {}), ...(keepalive ? { keepaliveMs: keepalive, peerTimeoutMs: 5 * keepalive } : {}) };
-}
-
-export function logLevel(value: string | undefined): string {
-  if (value !== undefined && !isLevel(value)) throw tunnelError('BAD_FLAG', `--log-level must be error, warn, info or debug, got '${value}'`);
-  return value ?? 'info';
+/** What the flags say, checked. */
+export function saidByFlags(values: SideFlags): Said {
+  const said: Said = {};
+  const set = <K extends keyof Said>(key: K, value: Said[K] | undefined) => { if (value !== undefined) said[key] = value; };
+  set('pin', values.pin);
+  set('pinFile', values['pin-file']);
+  set('workers', integer(values.workers, '--workers', 0));
+  if (values['ice-server']?.length) said.iceServers = values['ice-server'];
+  set('iceBind', values['ice-bind']);
+  if (values['ice-relay-only']) said.iceRelayOnly = true;
+  if (values['ice-port-range'] !== undefined) said.icePortRange = parsePortRange(values['ice-port-range']);
+  if (values['no-fallback']) said.fallback = false;
+  set('rendezvous', values.rendezvous);
+  set('rendezvousId', values['rendezvous-id']);
+  set('code', values.code);
+  set('window', size(values.window, '--window', 64 * 1024));
+  set('keepalive', duration(values.keepalive, '--keepalive', 10));
+  if (values['log-level'] !== undefined) {
+    if (!isLevel(values['log-level'])) throw tunnelError('BAD_FLAG', `--log-level must be error, warn, info or debug, got '${values['log-level']}'`);
+    said.logLevel = values['log-level'];
+  }
+  if (values['log-format'] !== undefined) {
+    if (!isLogFormat(values['log-format'])) throw tunnelError('BAD_FLAG', `--log-format must be text or json, got '${values['log-format']}'`);
+    said.logFormat = values['log-format'];
+  }
+  if (values.metrics !== undefined) said.metrics = parseHostPort(values.metrics, '--metrics', '127.0.0.1');
+  if (values.quiet) said.quiet = true;
+  set('pidFile', values['pid-file']);
+  if (values.listen !== undefined) { parseHostPort(values.listen, '--listen'); said.listen = values.listen; }
+  set('tlsCert', values['tls-cert']);
+  set('tlsKey', values['tls-key']);
+  if (values.expose?.length) {
+    const services: Record<string, Service> = {};
+    for (const text of values.expose) {
+      const { name, host, port } = parseExpose(text);
+      if (Object.hasOwn(services, name)) throw tunnelError('BAD_FLAG', `--expose: service '${name}' is named twice`);
+      services[name] = { host, port };
+    }
+    said.services = services;
+  }
+  if (values.connect !== undefined) {
+    if (!/^wss?:\/\//.test(values.connect)) throw tunnelError('BAD_FLAG', `--connect must be a ws:// or wss:// URL, got '${values.connect}'`);
+    said.connect = values.connect;
+  }
+  if (values.forward?.length) said.forwards = values.forward.map(parseForward);
+  set('ca', values.ca);
+  return said;
 }

@@ -3,6 +3,11 @@
 import { defaultWorkers } from '../options.js';
 import { MAX_SHARDS } from '../shared/stream-id.js';
 
+const CONFIG_HELP = `  --config FILE            read the settings from a TOML file (README, "Config file"); flags override it;
+                           SIGHUP (or tunnel reload) reads it again without dropping streams
+  --print-config           print the effective configuration (PIN masked) and exit
+`;
+
 const ICE_HELP = `  --ice-server URL         STUN or TURN server (repeatable): stun:HOST[:PORT] or turn:USER:PASS@HOST[:PORT]
                            (port 3478 by default; percent-encode ':', '@' and '%' in USER and PASS).
                            TURN runs over UDP only: libjuice, the ICE agent of node-datachannel, drops
@@ -15,11 +20,25 @@ const ICE_HELP = `  --ice-server URL         STUN or TURN server (repeatable): s
                            signaling WebSocket (the fallback: TCP, slower; direct signaling only)
 `;
 
+const COMMON_HELP = `  --workers N              worker threads, 0-${MAX_SHARDS} (default ${defaultWorkers()}, the available parallelism; 0 = main thread only)
+  --window SIZE            a fixed per-stream flow-control window, e.g. 4MiB (default: automatic, from
+                           256KiB growing per round trip to what the path needs, up to 16MiB)
+  --keepalive DURATION     keepalive interval, e.g. 1s (the default), 500ms; a peer silent for 5 is gone
+  --log-level LEVEL        error, warn, info (default) or debug
+  --log-format FORMAT      text (default) or json (one JSON object per line, for journald or Loki)
+  --metrics [ADDR:]PORT    serve Prometheus /metrics and /healthz there (ADDR defaults to 127.0.0.1)
+  --pid-file PATH          write the process id there (for tunnel reload --pid-file PATH)
+  --quiet                  no live status line on the terminal
+  --help                   this text
+`;
+
 export const HOST_HELP = `Usage: tunnel host [options] --expose NAME=HOST:PORT [--expose ...]
+       tunnel host --config FILE [options]
 
 Runs the signaling server (or registers at a rendezvous relay) and exposes the named local TCP
 services to clients that know the PIN.
 
+${CONFIG_HELP}
   --expose NAME=HOST:PORT  a service clients may reach by NAME (repeatable; nothing else is ever dialed)
   --listen ADDR:PORT       signaling address (default 127.0.0.1:8765; none with --rendezvous alone)
   --rendezvous URL         register at a rendezvous relay (a PeerJS server, e.g. ws://relay.example:9000,
@@ -30,19 +49,15 @@ services to clients that know the PIN.
   --pin-file PATH          read the PIN from a file (or set TUNNEL_PIN), so it does not show in ps
   --tls-cert FILE          serve wss:// with this certificate (PEM), together with --tls-key FILE
   --tls-key FILE           the certificate's private key (PEM)
-  --workers N              worker threads, 0-${MAX_SHARDS} (default ${defaultWorkers()}, the available parallelism; 0 = main thread only)
-${ICE_HELP}  --window BYTES           per-stream flow-control window (default 1048576)
-  --keepalive MS           keepalive interval (default 1000); a peer silent for 5 intervals is gone
-  --log-level LEVEL        error, warn, info (default) or debug
-  --quiet                  no live status line on the terminal
-  --help                   this text
-`;
+${ICE_HELP}${COMMON_HELP}`;
 
 export const CLIENT_HELP = `Usage: tunnel client --connect ws://HOST:PORT --pin PIN --forward [ADDR:]PORT=NAME [options]
        tunnel client --rendezvous URL --code CODE --forward [ADDR:]PORT=NAME [options]
+       tunnel client --config FILE [options]
 
 Connects to a host and forwards local TCP ports to the services it exposes.
 
+${CONFIG_HELP}
   --connect URL            the host's signaling URL, e.g. ws://127.0.0.1:8765 or wss://host.example:8765
   --rendezvous URL         find the host through this rendezvous relay (the host's --rendezvous URL)
   --code CODE              the code the host printed (ID-PIN; or TUNNEL_CODE, to keep it out of ps)
@@ -51,13 +66,7 @@ Connects to a host and forwards local TCP ports to the services it exposes.
   --pin-file PATH          read the PIN from a file
   --forward [ADDR:]PORT=NAME  listen on ADDR:PORT (ADDR defaults to 127.0.0.1; PORT must not be 0)
                            and carry each connection to service NAME (repeatable)
-  --workers N              worker threads, 0-${MAX_SHARDS} (default ${defaultWorkers()}; 0 = main thread only)
-${ICE_HELP}  --window BYTES           per-stream flow-control window (default 1048576)
-  --keepalive MS           keepalive interval (default 1000); a peer silent for 5 intervals is gone
-  --log-level LEVEL        error, warn, info (default) or debug
-  --quiet                  no live status line on the terminal
-  --help                   this text
-`;
+${ICE_HELP}${COMMON_HELP}`;
 
 export const MAIN_HELP = `Usage: tunnel <command> [options]
 
@@ -66,4 +75,6 @@ Commands:
   client   forward local ports to a host's services              (tunnel client --help)
   demo     a host, an echo service and a client on loopback, a byte-exact check and a quick benchmark
   bench    the benchmark suite                                   (tunnel bench --help)
+  reload   make a running host or client read its config file again: tunnel reload PID | --pid-file FILE
+  --version  print the version
 `;

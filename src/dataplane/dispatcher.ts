@@ -235,6 +235,7 @@ export function createDispatcher(options: DispatcherOptions) {
     routes: (peer: number) => routes.count(peer),
     rttMs: (peer: number) => peers.get(peer)?.link.rttMs() ?? null,
     queuedBytes: () => { let n = 0; for (const s of peers.values()) n += s.link.queuedBytes(); return n; },
+    bufferedBytes: () => { let n = 0; for (const s of peers.values()) n += s.link.bufferedBytes(); return n; },
   };
 }
 

@@ -179,6 +179,11 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
     /** The smoothed round-trip time over the small channel (ms), once a pong came back. */
     rttMs: () => rttMs,
     queuedBytes: () => lanes.reduce((n, l) => n + l.queuedBytes(), 0),
+    /** bytes the DataChannels themselves hold (0 once closed) */
+    bufferedBytes: () => {
+      if (closed) return 0;
+      try { return channels.small.bufferedAmount() + (channels.bulk === channels.small ? 0 : channels.bulk.bufferedAmount()); } catch { return 0; }
+    },
     /** A shard died: its queued bytes still go out, but nobody is owed them any more. */
     disown(shard: number): void {
       for (const l of lanes) l.forEachQueued((item) => disown(item, shard));

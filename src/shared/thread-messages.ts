@@ -7,6 +7,7 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import type { DataPlaneConfig, WindowOffer } from './limits.js';
+import type { LogFormat } from './log.js';
 
 export interface Service { host: string; port: number }
 export interface Forward { host: string; port: number; service: string }
@@ -21,6 +22,10 @@ export interface ShardInit {
   forwards: Forward[];
   config: DataPlaneConfig;
   logLevel: string;
+  /** text (default) or json log records */
+  logFormat?: LogFormat;
+  /** measure the event loop's delay for the stats (the metrics endpoint is on) */
+  measureLoop?: boolean;
   port?: MessagePort;
 }
 
@@ -38,6 +43,13 @@ export type ToShard =
   | { t: 'peer-rtt'; peer: number; rttMs: number }
   | { t: 'peer-down'; peer: number; reason: string }
   | { t: 'stats' }
+  /** A reload: the services a host's shard may dial from now on (open streams keep their sockets). */
+  | { t: 'services'; services: Record<string, Service> }
+  /** A reload: the forwards a client's shard listens on from now on. It stops listening on the ones
+   *  gone (their open streams go on), starts on the new ones (answering 'listening' for each), and a
+   *  kept one whose service changed sends its next connections to the new service. */
+  | { t: 'forwards'; forwards: Forward[] }
+  | { t: 'log-level'; level: string }
   | { t: 'shutdown' };
 
 export type FromShard =
@@ -57,6 +69,27 @@ export interface ShardStats {
   lateDropped: number;
   /** the most bytes one stream held at once: its reassembler plus its TCP socket's write buffer */
   peakStreamBufferedBytes: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** by service name; '' holds host streams that named no exposed service (or never sent CONNECT) */
+  services: Record<string, ServiceStats>;
+  /** the event loop's delay since the previous stats request (zero unless measureLoop) */
+  loopDelay: { p99Ms: number; maxMs: number };
+  /** when this shard started (ms since the epoch): a restarted shard counts from zero again */
+  startedAt: number;
+}
+
+/** One service's streams in one shard; counters only grow, except `open`. */
+export interface ServiceStats {
+  open: number;
+  opened: number;
+  /** closed cleanly (both FINs) */
+  closed: number;
+  /** reset, by reason code */
+  reset: Record<string, number>;
+  /** of those, refused dials by code: UNKNOWN_SERVICE, DIAL_FAILED, TOO_MANY_STREAMS (client: the host's answer) */
+  refused: Record<string, number>;
+  /** bytes from the peer written to TCP, and read from TCP sent to the peer */
   bytesIn: number;
   bytesOut: number;
 }

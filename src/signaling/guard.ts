@@ -27,11 +27,22 @@ const MAX_TRACKED_ADDRESSES = 10_000;
 
 interface Record_ { failures: number[]; lockedUntil: number; lockouts: number }
 
+/** What the guard has done since start (the metrics endpoint reports them). */
+export interface GuardCounts {
+  /** wrong PINs, and attempts that ended without a verdict */
+  failures: number;
+  /** lockouts begun: of one address, or of everyone (the global budget) */
+  lockouts: number;
+  /** attempts turned away because of a lockout or the budget in flight */
+  refused: number;
+}
+
 export function createGuard(options?: Partial<GuardOptions>, now: () => number = Date.now) {
   const o: GuardOptions = { ...defaultGuard, ...options };
   const byAddress = new Map<string, Record_>();
   let global: number[] = [];
   let globalLockedUntil = 0;
+  const counts: GuardCounts = { failures: 0, lockouts: 0, refused: 0 };
 
   const recent = (list: number[], t: number) => list.filter((at) => t - at < o.windowMs);
 
@@ -55,7 +66,10 @@ export function createGuard(options?: Partial<GuardOptions>, now: () => number =
     const mine = inFlight.get(address) ?? 0;
     const failures = recent(byAddress.get(address)?.failures ?? [], t).length;
     const busy = mine + failures >= o.maxFailuresPerAddress || inFlightTotal + recent(global, t).length >= o.maxFailuresGlobal;
-    if (wait > 0 || busy) return { wait: Math.max(wait, 1000), end: () => {} };
+    if (wait > 0 || busy) {
+      counts.refused++;
+      return { wait: Math.max(wait, 1000), end: () => {} };
+    }
     inFlight.set(address, mine + 1);
     inFlightTotal++;
     let ended = false;
@@ -82,9 +96,11 @@ export function createGuard(options?: Partial<GuardOptions>, now: () => number =
       }
       byAddress.set(address, (r = { failures: [], lockedUntil: 0, lockouts: 0 }));
     }
+    counts.failures++;
     r.failures = recent(r.failures, t);
     r.failures.push(t);
     if (r.failures.length >= o.maxFailuresPerAddress) {
+      counts.lockouts++;
       r.lockedUntil = t + Math.min(o.maxLockoutMs, o.lockoutMs * 2 ** r.lockouts);
       r.lockouts++;
       r.failures = [];
@@ -92,14 +108,17 @@ export function createGuard(options?: Partial<GuardOptions>, now: () => number =
     global = recent(global, t);
     global.push(t);
     // everyone waits until the oldest failure leaves the window: never more than the budget per window
-    if (global.length >= o.maxFailuresGlobal) globalLockedUntil = Math.max(globalLockedUntil, (global[0] ?? t) + o.windowMs);
+    if (global.length >= o.maxFailuresGlobal) {
+      if (globalLockedUntil <= t) counts.lockouts++;
+      globalLockedUntil = Math.max(globalLockedUntil, (global[0] ?? t) + o.windowMs);
+    }
   }
 
   function succeeded(address: string): void {
     byAddress.delete(address);
   }
 
-  return { locked, begin, failed, succeeded, options: o };
+  return { locked, begin, failed, succeeded, options: o, counts: (): GuardCounts => ({ ...counts }) };
 }
 
 export type Guard = ReturnType<typeof createGuard>;
