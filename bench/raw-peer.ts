@@ -8,6 +8,9 @@
 
 import ndc from 'node-datachannel';
 import { tuneGarbageCollector } from '../src/gc.js';
+import { defaultMtu } from '../src/webrtc/mtu.js';
+import { MAX_RETRANSMITS } from '../src/webrtc/channels.js';
+import { SCTP_BUFFER_BYTES } from '../src/webrtc/peer.js';
 import { serve } from './ipc.js';
 import { summarize } from './stats.js';
 import type { RawJob, RawSignal } from './jobs.js';
@@ -25,7 +28,11 @@ const PONG = 3;
 const role = process.argv[2] === 'offer' ? 'offer' : 'answer';
 const onLoopback = (cand: string) => cand.replace(/^a=/, '').split(' ')[4] === ICE_BIND;
 
-const pc = new ndc.PeerConnection(`raw-${role}`, { iceServers: [], bindAddress: ICE_BIND });
+// the tunnel's own transport settings, so the baseline is the transport the tunnel gets: the MTU it
+// picks on loopback (TUNNEL_BENCH_MTU overrides both, for a sweep), its SCTP buffers and channel options
+const mtu = Number(process.env.TUNNEL_BENCH_MTU) || defaultMtu(ICE_BIND, 0);
+ndc.setSctpSettings({ recvBufferSize: SCTP_BUFFER_BYTES, sendBufferSize: SCTP_BUFFER_BYTES });
+const pc = new ndc.PeerConnection(`raw-${role}`, { iceServers: [], bindAddress: ICE_BIND, mtu });
 pc.onLocalDescription((sdp, type) => process.send?.({ t: 'signal', sdp, type } satisfies RawSignal));
 pc.onLocalCandidate((cand, mid) => { if (onLoopback(cand)) process.send?.({ t: 'signal', cand, mid } satisfies RawSignal); });
 
@@ -129,7 +136,7 @@ function close(): void {
 serve<RawJob>(async (job) => {
   switch (job.t) {
     case 'open':
-      if (role === 'offer' && !opened) opened = wire(pc.createDataChannel('bench', { unordered: true }));
+      if (role === 'offer' && !opened) opened = wire(pc.createDataChannel('bench', { unordered: true, maxRetransmits: MAX_RETRANSMITS }));
       if (!opened) throw new Error('no channel');
       await withTimeout(opened, job.timeoutMs, 'open');
       return { maxMessageSize: current().maxMessageSize() };

@@ -30,6 +30,8 @@ median of --runs runs, beside its baseline and the ratio.
   --connections N     connections held open at once (default 10000; --quick 1000)
   --quick             a small configuration (npm start's quick table, the test)
   --window BYTES      the tunnel's per-stream window on both sides (default: the tunnel's default)
+  --mtu BYTES         the MTU of the tunnel and of the raw baseline alike (default: what the tunnel picks
+                      on loopback, 4140)
   --mixed             the mixed scenario instead: 8 bulk downloads alone and beside a 1 MiB/s reader
                       (with --runs, --bytes, --window, and the first of --workers)
   --metrics-cost      bulk (and churn) on a tunnel without metrics and on one with --metrics, scraped
@@ -92,7 +94,7 @@ export async function bench(args: string[]): Promise<number> {
         runs: { type: 'string' }, workers: { type: 'string' }, scenarios: { type: 'string' }, streams: { type: 'string' },
         bytes: { type: 'string' }, connections: { type: 'string' }, quick: { type: 'boolean' },
         json: { type: 'string' }, svg: { type: 'string' }, micro: { type: 'boolean' }, help: { type: 'boolean' },
-        window: { type: 'string' }, mixed: { type: 'boolean' }, 'metrics-cost': { type: 'boolean' },
+        window: { type: 'string' }, mtu: { type: 'string' }, mixed: { type: 'boolean' }, 'metrics-cost': { type: 'boolean' },
       },
     }));
   } catch (err) {
@@ -110,6 +112,11 @@ export async function bench(args: string[]): Promise<number> {
     if (values.bytes) config.bulkBytes = integer(values.bytes, '--bytes', 1) * MB;
     if (values.connections) config.connections = integer(values.connections, '--connections', 1);
     if (values.window) config.tunnelArgs = ['--window', String(integer(values.window, '--window', 65536))];
+    if (values.mtu) {
+      const mtu = String(integer(values.mtu, '--mtu', 576));
+      config.tunnelArgs = [...config.tunnelArgs, '--mtu', mtu];
+      process.env.TUNNEL_BENCH_MTU = mtu; // the raw baseline's peers read it
+    }
     if (values.scenarios) {
       const names = values.scenarios.split(',').map((s) => s.trim()).filter(Boolean);
       const unknown = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));

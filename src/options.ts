@@ -6,6 +6,7 @@ import { MAX_SHARDS } from './shared/stream-id.js';
 import { tunnelError } from './errors.js';
 import { parseIceServers } from './webrtc/ice-servers.js';
 import type { IceOptions } from './webrtc/peer.js';
+import { defaultMtu, isMtu, MIN_MTU, MAX_MTU } from './webrtc/mtu.js';
 
 export interface SideOptions {
   /** Worker threads, 0..256; 0 runs the one shard on the main thread. Default: available parallelism. */
@@ -20,6 +21,10 @@ export interface SideOptions {
   iceRelayOnly?: boolean | undefined;
   /** The UDP ports ICE may use (one per connection), for a firewall that opens only these. */
   icePortRange?: { min: number; max: number } | undefined;
+  /** This side's MTU for the DataChannels' association, stated in signaling (the smaller side's
+   *  wins): default 1280, or the interface's (up to 4140) when ICE is bound to a loopback or LAN
+   *  address and no STUN/TURN server is given (webrtc/mtu.ts). */
+  mtu?: number | undefined;
   /** Carry the tunnel over the signaling WebSocket when ICE finds no path (default true; direct
    *  signaling only: a rendezvous relay carries no data). */
   fallback?: boolean | undefined;
@@ -55,5 +60,7 @@ export function iceOptions(options: SideOptions, warn: (message: string) => void
   if (range && !(Number.isInteger(range.min) && Number.isInteger(range.max) && range.min >= 1 && range.min <= range.max && range.max <= 65535)) {
     throw tunnelError('BAD_FLAG', `--ice-port-range must be MIN-MAX with 1 <= MIN <= MAX <= 65535, got ${range.min}-${range.max}`);
   }
-  return { iceServers, iceBind: options.iceBind, relayOnly: options.iceRelayOnly, portRange: range };
+  const mtu = options.mtu ?? defaultMtu(options.iceBind, iceServers.length);
+  if (!isMtu(mtu)) throw tunnelError('BAD_FLAG', `--mtu must be an integer from ${MIN_MTU} to ${MAX_MTU} (libjuice reads datagrams of at most 4096 bytes), got ${mtu}`);
+  return { iceServers, iceBind: options.iceBind, relayOnly: options.iceRelayOnly, portRange: range, mtu };
 }

@@ -26,6 +26,7 @@ const common = {
   'ice-relay-only': { type: 'boolean' },
   'ice-port-range': { type: 'string' },
   'no-fallback': { type: 'boolean' },
+  mtu: { type: 'string' },
   rendezvous: { type: 'string' },
   window: { type: 'string' },
   keepalive: { type: 'string' },

@@ -26,6 +26,7 @@ const SCHEMA: Record<string, { kind: Kind; side?: Side }> = {
   'ice-relay-only': { kind: 'boolean' },
   'ice-port-range': { kind: 'string' },
   fallback: { kind: 'boolean' },
+  mtu: { kind: 'integer' },
   rendezvous: { kind: 'string' },
   window: { kind: 'size' },
   keepalive: { kind: 'duration' },
@@ -149,6 +150,7 @@ function apply(said: Said, key: string, value: Checked, dir: string): void {
     case 'ice-relay-only': said.iceRelayOnly = value as boolean; break;
     case 'ice-port-range': said.icePortRange = parsePortRange(str()); break;
     case 'fallback': said.fallback = value as boolean; break;
+    case 'mtu': said.mtu = value as number; break;
     case 'rendezvous': said.rendezvous = str(); break;
     case 'rendezvous-id': said.rendezvousId = str(); break;
     case 'code': said.code = str(); break;

@@ -69,6 +69,7 @@ export interface CommonFlags {
   'ice-relay-only'?: boolean | undefined;
   'ice-port-range'?: string | undefined;
   'no-fallback'?: boolean | undefined;
+  mtu?: string | undefined;
   rendezvous?: string | undefined;
   window?: string | undefined;
   keepalive?: string | undefined;
@@ -103,6 +104,7 @@ export function saidByFlags(values: SideFlags): Said {
   if (values['ice-relay-only']) said.iceRelayOnly = true;
   if (values['ice-port-range'] !== undefined) said.icePortRange = parsePortRange(values['ice-port-range']);
   if (values['no-fallback']) said.fallback = false;
+  set('mtu', integer(values.mtu, '--mtu', 1));
   set('rendezvous', values.rendezvous);
   set('rendezvousId', values['rendezvous-id']);
   set('code', values.code);

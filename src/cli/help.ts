@@ -18,6 +18,10 @@ const ICE_HELP = `  --ice-server URL         STUN or TURN server (repeatable): s
                            (127.0.0.1 keeps traffic on loopback)
   --no-fallback            when ICE finds no path, fail instead of carrying the tunnel over the
                            signaling WebSocket (the fallback: TCP, slower; direct signaling only)
+  --mtu BYTES              the packet size the DataChannels assume, 576-4140; each side states its
+                           own and the smaller wins (default 1280, safe across the internet and
+                           TURN; with --ice-bind and no --ice-server, the interface's, e.g. 4140 on
+                           loopback). Raise it only where the whole path carries such packets
 `;
 
 const COMMON_HELP = `  --workers N              worker threads, 0-${MAX_SHARDS} (default ${defaultWorkers()}, the available parallelism; 0 = main thread only)

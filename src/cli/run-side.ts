@@ -29,6 +29,7 @@ function sideOptions(settings: Settings, log: Logger): SideOptions {
     workers: settings.workers,
     iceServers: settings.iceServers, iceBind: settings.iceBind, iceRelayOnly: settings.iceRelayOnly, icePortRange: settings.icePortRange,
     fallback: settings.fallback,
+    mtu: settings.mtu,
     logLevel: settings.logLevel, logFormat: settings.logFormat, log, measureLoop: settings.metrics !== undefined,
     config: { ...window, keepaliveMs: settings.keepalive, peerTimeoutMs: 5 * settings.keepalive },
   };

@@ -26,6 +26,7 @@ export interface Said {
   iceRelayOnly?: boolean;
   icePortRange?: { min: number; max: number };
   fallback?: boolean;
+  mtu?: number;
   /** a PeerJS relay: the host registers there, the client finds the host there by its code */
   rendezvous?: string;
   rendezvousId?: string;
@@ -60,6 +61,8 @@ export interface Settings {
   iceRelayOnly: boolean;
   icePortRange?: { min: number; max: number } | undefined;
   fallback: boolean;
+  /** undefined: the default (webrtc/mtu.ts) */
+  mtu?: number | undefined;
   rendezvous?: string | undefined;
   /** undefined: the automatic window (it grows per round trip); a number: fixed at that size */
   window?: number | undefined;
@@ -109,6 +112,7 @@ export function merge(side: Side, flags: Said, file: Said, config?: string, read
     iceRelayOnly: pick('iceRelayOnly') ?? false,
     icePortRange: pick('icePortRange'),
     fallback: pick('fallback') ?? true,
+    mtu: pick('mtu'),
     rendezvous: pick('rendezvous'),
     window: pick('window'),
     keepalive: pick('keepalive') ?? defaultConfig.keepaliveMs,

@@ -154,7 +154,7 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
 
     const ourFallback = options.fallback !== false && conn.carrier !== undefined;
     const useFallback = ourFallback && inner.fb;
-    send(addMac(macs, { t: 'params', window: options.window, fb: ourFallback }));
+    send(addMac(macs, { t: 'params', window: options.window, fb: ourFallback, mtu: ice.mtu }));
     const iceMs = useFallback ? FALLBACK_ICE_TIMEOUT_MS : ICE_TIMEOUT_MS;
 
     // from here on, every message is MAC'd and handled as it arrives
@@ -173,7 +173,7 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
       if (failure) return finish(failure);
       const sendMac = (m: Inner) => send(addMac(macs, m));
       const iceStart = Date.now();
-      const peer = createPeer('client', ice, {
+      const peer = createPeer('client', ice, Math.min(ice.mtu, inner.mtu), {
         sdp: (sdp, type) => sendMac({ t: 'sdp', sdp, type }),
         candidate: (cand, mid) => { if (signalOpen) sendMac({ t: 'cand', cand, mid }); },
       });

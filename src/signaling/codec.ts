@@ -5,9 +5,10 @@
 //     hello {v}                      ───────▶
 //                                    ◀───────   hello {v, session, yb}        (CPace, see auth.ts)
 //     auth {ya, confirm}             ───────▶   checks the PIN proof
-//                                    ◀───────   mac(welcome {services, window, confirm})
-//     mac(params {window})           ───────▶   (each side's per-stream receive window, initial and
-//                                                most: the other's send window)
+//                                    ◀───────   mac(welcome {services, window, mtu, confirm})
+//     mac(params {window, mtu})      ───────▶   (each side's per-stream receive window, initial and
+//                                                most: the other's send window; each side's MTU:
+//                                                the smaller is the association's)
 //     mac(sdp offer), mac(cand)…        ◀──▶    mac(sdp answer), mac(cand)…
 //   and, only if both said fb (the WebSocket fallback) and no DataChannel opened in time:
 //     mac(fallback)                  ───────▶   closes its PeerConnection, unless its channel is open
@@ -19,6 +20,7 @@
 
 import { pack, unpack } from 'msgpackr';
 import type { WindowOffer } from '../shared/limits.js';
+import { isMtu } from '../webrtc/mtu.js';
 
 /** Bumped on any incompatible change of signaling or the data plane's packets. 3: the hello's `sid`
  *  became `session` and `sealed` became `mac`; the window is offered as {initial, max}; two
@@ -50,8 +52,8 @@ export type Plain =
   | { t: 'error'; code: string; message: string };
 
 export type Inner =
-  | { t: 'welcome'; services: string[]; window: WindowOffer; confirm: Uint8Array; fb: boolean }
-  | { t: 'params'; window: WindowOffer; fb: boolean }
+  | { t: 'welcome'; services: string[]; window: WindowOffer; confirm: Uint8Array; fb: boolean; mtu: number }
+  | { t: 'params'; window: WindowOffer; fb: boolean; mtu: number }
   | { t: 'fallback' }
   | { t: 'fallback-reply'; ok: boolean }
   | { t: 'sdp'; sdp: string; type: string }
@@ -114,11 +116,11 @@ export function decodeInner(data: Uint8Array): Inner {
     case 'welcome':
       if (!Array.isArray(m.services) || m.services.length > 1000 || !m.services.every((s) => isText(s, 64))) break;
       if (!isBytes(m.confirm, 32, 32)) break;
-      if (!isWindow(m.window) || typeof m.fb !== 'boolean') break;
-      return { t: 'welcome', services: m.services as string[], window: { initial: m.window.initial, max: m.window.max }, confirm: m.confirm, fb: m.fb };
+      if (!isWindow(m.window) || typeof m.fb !== 'boolean' || !isMtu(m.mtu)) break;
+      return { t: 'welcome', services: m.services as string[], window: { initial: m.window.initial, max: m.window.max }, confirm: m.confirm, fb: m.fb, mtu: m.mtu };
     case 'params':
-      if (!isWindow(m.window) || typeof m.fb !== 'boolean') break;
-      return { t: 'params', window: { initial: m.window.initial, max: m.window.max }, fb: m.fb };
+      if (!isWindow(m.window) || typeof m.fb !== 'boolean' || !isMtu(m.mtu)) break;
+      return { t: 'params', window: { initial: m.window.initial, max: m.window.max }, fb: m.fb, mtu: m.mtu };
     case 'fallback':
       return { t: 'fallback' };
     case 'fallback-reply':

@@ -75,6 +75,7 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
   let refused = false;
   let fellBack = false;
   let clientFallback = false;
+  let clientMtu = options.ice.mtu; // until its params say
   let iceTimer: NodeJS.Timeout | undefined;
   const offerFallback = options.fallback && conn.carrier !== undefined;
 
@@ -141,13 +142,13 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
     endAttempt(true);
     clearTimeout(timer);
     macs = result.macs;
-    send(addMac(macs, { t: 'welcome', services: options.services, window: options.window, confirm: result.confirm, fb: offerFallback }));
+    send(addMac(macs, { t: 'welcome', services: options.services, window: options.window, confirm: result.confirm, fb: offerFallback, mtu: options.ice.mtu }));
     step = 'session';
     log.info('client authenticated', { peer, address });
   }
 
   function offer(m: MacState, sdp: string): void {
-    const p = createPeer(`host-${peer}`, options.ice, {
+    const p = createPeer(`host-${peer}`, options.ice, Math.min(options.ice.mtu, clientMtu), {
       sdp: (s, type) => { if (!fellBack) send(addMac(m, { t: 'sdp', sdp: s, type })); },
       candidate: (cand, mid) => { if (!fellBack) send(addMac(m, { t: 'cand', cand, mid })); },
     });
@@ -202,6 +203,7 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
     if (inner.t === 'params') {
       sendWindow = inner.window;
       clientFallback = inner.fb;
+      clientMtu = inner.mtu;
     } else if (inner.t === 'sdp') {
       if (inner.type !== 'offer' || pc || fellBack) throw new SignalError('unexpected SDP');
       offer(macs, inner.sdp);

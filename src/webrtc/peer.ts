@@ -18,6 +18,8 @@ export interface IceOptions {
   relayOnly?: boolean | undefined;
   /** UDP ports ICE may bind, for a firewall that opens only these. */
   portRange?: { min: number; max: number } | undefined;
+  /** This side's MTU (./mtu.ts); a PeerConnection takes the smaller of the two sides'. */
+  mtu: number;
 }
 
 /** "candidate:1 1 UDP 2122317823 192.168.1.2 52018 typ host" -> "192.168.1.2" */
@@ -35,7 +37,7 @@ export function candidateAllowed(candidate: string, ice: IceOptions): boolean {
  *  bursts larger than the receiving host absorbs (libdatachannel's 1024-packet DTLS queue and the
  *  UDP socket buffer dropped thousands of packets), so 4 MiB is the measured best here. Memory is
  *  taken as data waits, not reserved. */
-const SCTP_BUFFER_BYTES = 4 * 1024 * 1024;
+export const SCTP_BUFFER_BYTES = 4 * 1024 * 1024;
 let sctpSet = false;
 
 /** Applies the SCTP settings once, before this process's first PeerConnection (they are read when an
@@ -46,7 +48,8 @@ function applySctpSettings(): void {
   ndc.setSctpSettings({ recvBufferSize: SCTP_BUFFER_BYTES, sendBufferSize: SCTP_BUFFER_BYTES });
 }
 
-export function createPeer(name: string, ice: IceOptions, signal: {
+/** `mtu`: what both sides agreed on (the smaller of the two). */
+export function createPeer(name: string, ice: IceOptions, mtu: number, signal: {
   sdp(sdp: string, type: string): void;
   candidate(candidate: string, mid: string): void;
 }): ndc.PeerConnection {
@@ -56,6 +59,7 @@ export function createPeer(name: string, ice: IceOptions, signal: {
     ...(ice.iceBind ? { bindAddress: ice.iceBind } : {}),
     ...(ice.relayOnly ? { iceTransportPolicy: 'relay' as const } : {}),
     ...(ice.portRange ? { portRangeBegin: ice.portRange.min, portRangeEnd: ice.portRange.max } : {}),
+    mtu,
   });
   pc.onLocalDescription((sdp, type) => signal.sdp(sdp, type));
   pc.onLocalCandidate((candidate, mid) => {

@@ -110,10 +110,10 @@ describe('ICE flags that cannot work are refused at start-up', { timeout: 60_000
     ['a rendezvous without a code', ['client', '--rendezvous', 'ws://127.0.0.1:1', '--forward', '9000=a'], /--rendezvous needs the host's code/],
   ];
   for (const [what, args, pattern] of bad) {
-    test(`${what}: exit 2, one sentence`, { timeout: 20_000 }, async () => {
+    test(`${what}: exit 78 (a bad flag), one sentence`, { timeout: 20_000 }, async () => {
       const child = runCli(args, { viaNpx: true, env: { ...NPX_ENV, TUNNEL_CODE: '' } });
       const { code } = await within(child.exited, 15_000, what);
-      assert.equal(code, 2, `exit code; stderr: ${child.stderr()}`);
+      assert.equal(code, 78, `exit code; stderr: ${child.stderr()}`);
       assertOnePlainLine(child.stderr(), what);
       assert.match(child.stderr(), pattern);
       assert.doesNotMatch(child.stderr(), /secret/, 'no password in the message');

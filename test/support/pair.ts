@@ -155,7 +155,7 @@ export async function startPair(options: PairOptions = {}): Promise<Pair> {
 export function startRawSession(url: string, options: { pin?: string; windowBytes?: number } = {}): Promise<Session> {
   return retryFirstSession(async () => connectSession(await openSignaling(url), {
     pin: options.pin ?? PIN, window: options.windowBytes ? { initial: options.windowBytes, max: options.windowBytes } : windowOffer(defaultConfig), hostName: url,
-    ice: { iceServers: [], iceBind: '127.0.0.1' }, log: createLogger('raw-peer', LOG_LEVEL),
+    ice: { iceServers: [], iceBind: '127.0.0.1', mtu: 1280 }, log: createLogger('raw-peer', LOG_LEVEL),
   }));
 }
 

@@ -128,14 +128,15 @@ function checkShape(m: Record<string, unknown>): void {
   const bytes = (v: unknown, min: number, max: number): boolean => v instanceof Uint8Array && v.byteLength >= min && v.byteLength <= max;
   const text = (v: unknown, max: number): boolean => typeof v === 'string' && v.length <= max;
   const size = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 65536 && (v as number) <= 1024 ** 3;
+  const mtu = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 576 && (v as number) <= 4140;
   const window = (v: unknown): boolean => typeof v === 'object' && v !== null && size((v as Record<string, unknown>).initial) && size((v as Record<string, unknown>).max) && ((v as Record<string, number>).initial ?? 0) <= ((v as Record<string, number>).max ?? 0);
   const ok: Record<string, () => boolean> = {
     hello: () => typeof m.v === 'number' && (m.session === undefined || bytes(m.session, 16, 16)) && (m.yb === undefined || bytes(m.yb, 32, 32)),
     auth: () => bytes(m.ya, 32, 32) && bytes(m.confirm, 32, 32),
     mac: () => Number.isSafeInteger(m.n) && bytes(m.body, 1, MAX_SIGNAL_BYTES) && bytes(m.mac, 32, 32),
     error: () => text(m.code, 64) && text(m.message, 500),
-    welcome: () => Array.isArray(m.services) && m.services.every((s) => text(s, 64)) && bytes(m.confirm, 32, 32) && window(m.window) && typeof m.fb === 'boolean',
-    params: () => window(m.window) && typeof m.fb === 'boolean',
+    welcome: () => Array.isArray(m.services) && m.services.every((s) => text(s, 64)) && bytes(m.confirm, 32, 32) && window(m.window) && typeof m.fb === 'boolean' && mtu(m.mtu),
+    params: () => window(m.window) && typeof m.fb === 'boolean' && mtu(m.mtu),
     fallback: () => true,
     'fallback-reply': () => typeof m.ok === 'boolean',
     sdp: () => typeof m.sdp === 'string' && (m.type === 'offer' || m.type === 'answer'),
@@ -162,7 +163,7 @@ function randomValue(tl: ReturnType<typeof tools>, depth: number): unknown {
     case 9: return Array.from({ length: int(5) }, () => randomValue(tl, depth + 1));
     default: {
       const o: Record<string, unknown> = {};
-      for (let k = int(5); k > 0; k--) o[pick(['t', 'v', 'session', 'yb', 'ya', 'confirm', 'n', 'body', 'mac', 'code', 'message', 'services', 'window', 'initial', 'max', 'fb', 'ok', 'sdp', 'type', 'cand', 'mid', 'z'])] = randomValue(tl, depth + 1);
+      for (let k = int(5); k > 0; k--) o[pick(['t', 'v', 'session', 'yb', 'ya', 'confirm', 'n', 'body', 'mac', 'code', 'message', 'services', 'window', 'initial', 'max', 'fb', 'mtu', 'ok', 'sdp', 'type', 'cand', 'mid', 'z'])] = randomValue(tl, depth + 1);
       return o;
     }
   }
@@ -174,14 +175,14 @@ function nearValid(tl: ReturnType<typeof tools>): Record<string, unknown> {
   const t = pick([...PLAIN, ...INNER, 'nope']);
   const fields: Record<string, readonly string[]> = {
     hello: ['v', 'session', 'yb'], auth: ['ya', 'confirm'], mac: ['n', 'body', 'mac'], error: ['code', 'message'],
-    welcome: ['services', 'confirm', 'window', 'fb'], params: ['window', 'fb'], fallback: [], 'fallback-reply': ['ok'],
+    welcome: ['services', 'confirm', 'window', 'fb', 'mtu'], params: ['window', 'fb', 'mtu'], fallback: [], 'fallback-reply': ['ok'],
     sdp: ['sdp', 'type'], cand: ['cand', 'mid'], nope: ['z'],
   };
   // a field is valid most of the time, so every validator is reached past its first check
   const good: Record<string, () => unknown> = {
     v: () => 1, session: () => tl.bytes(16), yb: () => tl.bytes(32), ya: () => tl.bytes(32), confirm: () => tl.bytes(32),
     n: () => tl.int(10), body: () => tl.bytes(1 + tl.int(40)), mac: () => tl.bytes(32), code: () => 'E', message: () => 'm',
-    services: () => ['web', 'db'], window: () => pick([{ initial: 262144, max: 16777216 }, { initial: 262144, max: 65536 }, { initial: 1, max: 2 }, { max: 262144 }]), fb: () => rand() < 0.5, ok: () => rand() < 0.5, sdp: () => 'v=0', type: () => pick(['offer', 'answer']), cand: () => 'c', mid: () => '0',
+    services: () => ['web', 'db'], window: () => pick([{ initial: 262144, max: 16777216 }, { initial: 262144, max: 65536 }, { initial: 1, max: 2 }, { max: 262144 }]), fb: () => rand() < 0.5, mtu: () => pick([1280, 4140, 4141, 575, 1280.5]), ok: () => rand() < 0.5, sdp: () => 'v=0', type: () => pick(['offer', 'answer']), cand: () => 'c', mid: () => '0',
   };
   const m: Record<string, unknown> = { t };
   for (const f of fields[t] ?? []) {
@@ -235,8 +236,9 @@ test('sanity: valid signaling messages decode back', T, () => {
   assert.equal(decodePlain(encodeSignal({ t: 'mac', n: 3, body: b(10, 5), mac: b(32, 6) })).t, 'mac');
   assert.deepEqual(decodePlain(encodeSignal({ t: 'error', code: 'X', message: 'y' })), { t: 'error', code: 'X', message: 'y' });
   const w = { initial: 256 * 1024, max: 1048576 };
-  assert.equal(decodeInner(encodeSignal({ t: 'welcome', services: ['web'], window: w, confirm: b(32, 7), fb: true })).t, 'welcome');
-  assert.deepEqual(decodeInner(encodeSignal({ t: 'params', window: w, fb: false })), { t: 'params', window: w, fb: false });
+  assert.equal(decodeInner(encodeSignal({ t: 'welcome', services: ['web'], window: w, confirm: b(32, 7), fb: true, mtu: 1280 })).t, 'welcome');
+  assert.deepEqual(decodeInner(encodeSignal({ t: 'params', window: w, fb: false, mtu: 4140 })), { t: 'params', window: w, fb: false, mtu: 4140 });
+  assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'params', window: w, fb: false, mtu: 8192 } as never), INNER), 'error'); // past what libjuice reads
   assert.deepEqual(decodeInner(encodeSignal({ t: 'fallback' })), { t: 'fallback' });
   assert.deepEqual(decodeInner(encodeSignal({ t: 'fallback-reply', ok: true })), { t: 'fallback-reply', ok: true });
   assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'params', window: w } as never), INNER), 'error'); // fb is required
