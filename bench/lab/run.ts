@@ -56,9 +56,22 @@ function integer(text: string, flag: string, min: number, max = Number.MAX_SAFE_
 
 const items = (text: string) => text.split(',').map((s) => s.trim()).filter(Boolean);
 
+/** Flags whose value is itself flags ("--workers 0"): parseArgs wants them as --flag=value. */
+const FLAGS_WITH_FLAG_VALUES = new Set(['--tunnel-args', '--tunnel-env']);
+
+function joinFlagValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    const next = args[i + 1];
+    if (FLAGS_WITH_FLAG_VALUES.has(a) && next !== undefined) { out.push(`${a}=${next}`); i++; } else out.push(a);
+  }
+  return out;
+}
+
 function parse(args: string[]): { config: LabConfig; json: string | undefined } | 'help' {
   const { values } = parseArgs({
-    args, strict: true, allowPositionals: false,
+    args: joinFlagValues(args), strict: true, allowPositionals: false,
     options: {
       lab: { type: 'boolean' }, runs: { type: 'string' }, paths: { type: 'string' }, seconds: { type: 'string' },
       streams: { type: 'string' }, directions: { type: 'string' }, 'ping-seconds': { type: 'string' },
