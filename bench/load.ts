@@ -4,14 +4,18 @@
 import net from 'node:net';
 import { serve } from './ipc.js';
 import { summarize } from './stats.js';
-import type { BulkResult, ChurnResult, LatencyResult, LoadJob, ManyResult, ReleaseResult } from './jobs.js';
+import { patternCheck, patternWriter } from './pattern.js';
+import type { BulkResult, ChurnResult, LatencyResult, LoadJob, ManyResult, PingsResult, ReleaseResult, TimedResult } from './jobs.js';
 
 /** One write of an upload (bytes): a full TCP read on the other side. */
 const WRITE_BYTES = 64 * 1024;
 const block = Buffer.alloc(WRITE_BYTES, 0x62);
 
-function connect(port: number): net.Socket {
-  const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+/** The largest download the pattern service sends (bytes): a time-bounded run stops long before. */
+const PATTERN_DOWN_BYTES = 64 * 1024 * 1024 * 1024;
+
+function connect(port: number, host = '127.0.0.1'): net.Socket {
+  const socket = net.connect({ host, port, allowHalfOpen: true });
   socket.setNoDelay(true);
   return socket;
 }
@@ -274,6 +278,134 @@ async function release(job: Extract<LoadJob, { t: 'release' }>): Promise<Release
   return { closed: results.filter((r) => r.status === 'fulfilled').length, ms: performance.now() - start };
 }
 
+// ---- the lab's time-bounded bulk and ping-pong ----
+
+async function timed(job: Extract<LoadJob, { t: 'timed' }>): Promise<TimedResult> {
+  const perSecond: number[] = [];
+  const sockets = new Set<net.Socket>();
+  const finals: Promise<boolean>[] = [];
+  let thisSecond = 0;
+  let total = 0;
+  let stopping = false;
+  let firstError: string | undefined;
+  let stopped: () => void = () => {};
+  const window = new Promise<void>((resolve) => { stopped = resolve; });
+  // a failed stream ends the window: the run is void anyway
+  const fail = (message: string) => { if (!stopping) { firstError ??= message; stopped(); } };
+  const add = (n: number) => { thisSecond += n; total += n; };
+  const start = performance.now();
+  let last = start;
+  const tick = setInterval(() => {
+    const now = performance.now();
+    perSecond.push(Math.round((thisSecond / 1e6 / ((now - last) / 1000)) * 1000) / 1000);
+    thisSecond = 0;
+    last = now;
+    if (perSecond.length >= job.seconds) stopped();
+  }, 1000);
+  const hardStop = setTimeout(stopped, job.seconds * 1000 + 5000);
+  const writersStop: (() => void)[] = [];
+
+  for (let i = 0; i < job.streams; i++) {
+    const socket = connect(job.port, job.host);
+    sockets.add(socket);
+    socket.on('error', (err) => fail(`stream ${i}: ${err.message}`));
+    socket.on('close', () => fail(`stream ${i}: closed early`));
+    if (job.dir === 'down') {
+      const check = patternCheck();
+      socket.once('connect', () => socket.write(u64(PATTERN_DOWN_BYTES)));
+      socket.on('data', (data: Buffer) => {
+        if (stopping) return;
+        if (!check.push(data)) { fail(`stream ${i}: wrong byte at offset ${check.mismatchAt}`); socket.destroy(); return; }
+        add(data.byteLength);
+      });
+    } else {
+      const next = patternWriter();
+      let written = 0;
+      let acked = 0;
+      let pending: Buffer = Buffer.alloc(0);
+      let ended = false;
+      const write = () => {
+        while (!ended) {
+          written += WRITE_BYTES;
+          if (!socket.write(next(WRITE_BYTES))) { socket.once('drain', write); return; }
+        }
+      };
+      socket.once('connect', () => { socket.write(u64(0)); write(); });
+      socket.on('data', (data: Buffer) => {
+        pending = pending.byteLength ? Buffer.concat([pending, data]) : data;
+        while (pending.byteLength >= 8) {
+          const count = Number(pending.readBigUInt64BE(0));
+          pending = pending.subarray(8);
+          if (!stopping) add(count - acked);
+          acked = count;
+        }
+      });
+      writersStop.push(() => {
+        ended = true;
+        finals.push(new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), job.drainMs);
+          socket.once('end', () => { clearTimeout(timer); resolve(acked === written); });
+          socket.once('close', () => { clearTimeout(timer); resolve(acked === written); });
+          socket.end();
+        }));
+      });
+    }
+  }
+
+  await window;
+  clearInterval(tick);
+  clearTimeout(hardStop);
+  stopping = true;
+  const ms = performance.now() - start;
+  for (const stop of writersStop) stop();
+  const drained = job.dir === 'up' ? (await Promise.all(finals)).every(Boolean) : undefined;
+  for (const s of sockets) s.destroy();
+  const result: TimedResult = { ok: !firstError && perSecond.length === job.seconds, perSecond, bytes: total, ms };
+  if (drained !== undefined) result.drained = drained;
+  if (firstError) result.error = firstError;
+  else if (perSecond.length < job.seconds) result.error = `only ${perSecond.length} of ${job.seconds} seconds measured`;
+  return result;
+}
+
+async function pings(job: Extract<LoadJob, { t: 'pings' }>): Promise<PingsResult> {
+  const start = Date.now();
+  const stopStarting = start + job.seconds * 1000;
+  const hardStop = start + job.timeoutMs;
+  const socket = connect(job.port, job.host);
+  socket.on('error', () => {});
+  const request = Buffer.alloc(job.size, 0x6c);
+  /** every ping's time (µs), warm-up ones included */
+  const times: number[] = [];
+  let unanswered = 0;
+  let error: string | undefined;
+  try {
+    await opened(socket, Math.max(1, hardStop - Date.now()));
+    for (let i = 0; i < job.warmup + job.maxCount && (i === 0 || Date.now() < stopStarting); i++) {
+      const t0 = process.hrtime.bigint();
+      const left = hardStop - Date.now();
+      try {
+        await exchange(socket, request, Math.max(1, left));
+      } catch (err) {
+        // still out at the hard stop: it took at least this long
+        if (Date.now() >= hardStop - 5) { times.push(Number(process.hrtime.bigint() - t0) / 1000); unanswered++; break; }
+        throw err;
+      }
+      times.push(Number(process.hrtime.bigint() - t0) / 1000);
+    }
+  } catch (err) {
+    error = (err as Error).message;
+  } finally {
+    socket.destroy();
+  }
+  // the warm-up pings are left out when others follow; beside a bulk transfer on a lossy path a ping
+  // may take seconds, and the warm-up ones are then all there is
+  const samples = times.length > job.warmup ? times.slice(job.warmup) : times;
+  const result: PingsResult = { ok: !error && samples.length > 0, latency: summarize(samples), unanswered };
+  if (error) result.error = error;
+  else if (samples.length === 0) result.error = 'no ping answered';
+  return result;
+}
+
 serve<LoadJob>(async (job) => {
   switch (job.t) {
     case 'bulk': return bulk(job);
@@ -281,5 +413,7 @@ serve<LoadJob>(async (job) => {
     case 'churn': return churn(job);
     case 'many': return many(job);
     case 'release': return release(job);
+    case 'timed': return timed(job);
+    case 'pings': return pings(job);
   }
 });

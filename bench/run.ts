@@ -40,6 +40,9 @@ median of --runs runs, beside its baseline and the ratio.
   --json FILE         write every run's figures, the medians and the machine as JSON
   --svg FILE          write a chart of throughput against concurrency per worker count
   --micro             the micro-benchmarks of the hot paths instead (codec, reassembler, dispatcher)
+  --lab               the network-lab suite instead (root): RTT, rate and loss between two NATed
+                      sites, the tunnel beside plain TCP, ssh -L and the raw DataChannel
+                      (tunnel bench --lab --help)
   --help              this text
 `;
 
@@ -86,6 +89,7 @@ function writeFile(path: string, text: string): void {
 }
 
 export async function bench(args: string[]): Promise<number> {
+  if (args.includes('--lab')) return (await import('./lab/run.js')).labBench(args);
   let values;
   try {
     ({ values } = parseArgs({
