@@ -50,7 +50,8 @@ export interface StreamEnv {
   dial(service: string): net.Socket | string;
   /** The stream is over; `reason` is null after a clean close, else the reset reason. */
   done(reason: string | null, sentReset: boolean): void;
-  /** Counters the shard reports: bytes this stream holds (reassembler + socket write buffer), bytes moved. */
+  /** Counters the shard reports: bytes this stream holds (reassembler + socket write buffer), and bytes
+   *  moved: written to our socket (in), read from it (out). */
   count(buffered: number, bytesIn: number, bytesOut: number): void;
 }
 
@@ -149,7 +150,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     }
     const error = reassemble(inbound, p, limits, deliver);
     if (error && !over) reset(error, `seq ${p.seq}, expected ${inbound.next}`);
-    if (!over) env.count(inbound.heldBytes + (socket ? socket.writableLength : 0), p.type === PacketType.DATA ? p.payload.byteLength : 0, 0);
+    if (!over) env.count(inbound.heldBytes + (socket ? socket.writableLength : 0), 0, 0);
   }
 
   function deliver(p: Packet): void {
@@ -180,6 +181,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     if (size === 0) return;
     // payload is a view into the transferred message buffer: written without a copy
     trace?.stamp(TraceEvent.WRITE);
+    env.count(0, size, 0); // counted as written: a stream that ends with this packet still counts it
     if (socket.write(p.payload) && awaitingDrain === 0) credit(size);
     else awaitingDrain += size;
   }
