@@ -42,8 +42,9 @@ export interface StreamEnv {
   send(message: Uint8Array): void;
   /** A recycled buffer for a packet of `bytes` (header included), if the shard has one. */
   spare(bytes: number): ArrayBuffer | undefined;
-  /** True while the shard may still post to the main thread (its hop allowance is not spent). */
-  mayPost(): boolean;
+  /** True while the shard may still post to the main thread (its hop allowance is not spent), or,
+   *  given the size of what the stream just read, while that was a small read. */
+  mayPost(lastRead?: number): boolean;
   /** Call `resume` once the shard may post again. */
   onAllowance(resume: () => void): void;
   /** Host only: open a TCP connection to an exposed service, or say why not. */
@@ -222,7 +223,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     sendConnect();
     env.count(0, 0, chunk.byteLength);
     sendData(chunk);
-    if (!stash && !env.mayPost()) pauseUntilAllowance();
+    if (!stash && !env.mayPost(chunk.byteLength)) pauseUntilAllowance();
   }
 
   function sendData(chunk: Buffer): void {

@@ -23,6 +23,11 @@ const QUARANTINE_MS = 15000;
 /** The host drops packets for a stream it has just reset for this long (ms) instead of opening a
  *  pending stream for them. */
 const TOMBSTONE_MS = 10000;
+/** A stream whose reads are smaller than this (bytes) goes on reading when the shard's hop
+ *  allowance is spent: it is interactive, its packets are small and its window bounds them. Only bulk
+ *  readers wait, so the allowance a download fills cannot hold up a keystroke (in the lab, a ping
+ *  beside a download waited for the download's allowance to come back). */
+const SMALL_READ_BYTES = 16 * 1024;
 /** Full-size packet buffers kept for reuse (32 x 64 KiB per shard); the rest become garbage. */
 const MAX_SPARE_BUFFERS = 32;
 
@@ -144,7 +149,7 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
       },
       send: (message) => post(peer, id, message),
       spare: (bytes) => (bytes === FULL_PACKET_BYTES ? spare.pop() : undefined),
-      mayPost: () => allowance > 0,
+      mayPost: (lastRead) => allowance > 0 || (lastRead !== undefined && lastRead < SMALL_READ_BYTES),
       onAllowance: (resume) => { allowanceWaiters.push(resume); },
       dial: (name) => {
         const socket = dial(name);

@@ -25,6 +25,11 @@ import type { Outgoing } from './coalesce.js';
 const DRAIN_POLL_MS = 20;
 /** Weight of a new round-trip sample in the smoothed RTT (as TCP's 1/8). */
 const RTT_GAIN = 1 / 8;
+/** The path's own round trip is the smallest sample of the last this many (one per keepalive): a
+ *  ping waits behind whatever the channels queue, so the smoothed RTT grows with the queues; windows
+ *  sized by it would grow the queues further (bufferbloat), and a ping beside a download waited
+ *  300 ms on loopback. */
+const MIN_RTT_SAMPLES = 10;
 
 export interface LinkCounters {
   messagesOut: number;
@@ -44,8 +49,8 @@ export interface LinkHooks {
   drained(): void;
   /** The peer stopped answering, or its channel refused a message. */
   dead(reason: string): void;
-  /** A new smoothed round-trip time (ms). */
-  rtt(rttMs: number): void;
+  /** A new round-trip sample: the path's minimum over the last samples (ms), which sizes windows. */
+  rtt(minRttMs: number): void;
 }
 
 /** Marks `item`'s bytes of a dead shard as nobody's. */
@@ -58,6 +63,7 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
   let lastSeen = Date.now();
   let closed = false;
   let rttMs: number | null = null;
+  const samples: number[] = [];
 
   /** Sends outside the queues and the allowance (pings, the main thread's own RESETs); false if the
    *  channel refused it, and then the peer is dead. */
@@ -174,7 +180,9 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
       const sample = performance.now() - sent;
       if (!(sample >= 0 && sample < 60_000)) return;
       rttMs = rttMs === null ? sample : rttMs + RTT_GAIN * (sample - rttMs);
-      hooks.rtt(rttMs);
+      samples.push(sample);
+      if (samples.length > MIN_RTT_SAMPLES) samples.shift();
+      hooks.rtt(Math.min(...samples));
     },
     /** The smoothed round-trip time over the small channel (ms), once a pong came back. */
     rttMs: () => rttMs,

@@ -33,13 +33,13 @@ test('credit goes back in steps of at least a quarter window, and a peer past th
 });
 
 test('a busy stream doubles its window per round trip up to the maximum, the extra sent as credit', T, () => {
-  const { w, advance } = window();
+  const { w, advance } = window({ rtt: 100 });
   const sizes: number[] = [];
   let credited = 0;
   for (let rtt = 0; rtt < 8; rtt++) {
     const chunk = w.size(); // the sender keeps the whole window busy every round trip
     assert.ok(w.received(chunk));
-    advance(41);
+    advance(101);
     credited += w.consumed(chunk);
     sizes.push(w.size());
   }
@@ -52,22 +52,41 @@ test('a stream that uses little of its window per round trip does not grow', T, 
   const { w, advance } = window();
   for (let i = 0; i < 20; i++) {
     w.received(16 * KiB);
-    advance(41);
+    advance(51);
     w.consumed(16 * KiB);
   }
   assert.equal(w.size(), 256 * KiB);
 });
 
 test('growth takes only what the budget grants; a fixed window (initial = max) never grows', T, () => {
-  const { w, advance, budgetLeft } = window({ budget: 100 * KiB });
+  const { w, advance, budgetLeft } = window({ budget: 100 * KiB, rtt: 100 });
   w.received(256 * KiB);
-  advance(41);
+  advance(101);
   w.consumed(256 * KiB);
   assert.equal(w.size(), 356 * KiB);
   assert.equal(budgetLeft(), 0);
   const fixed = window({ initial: 1024 * KiB, max: 1024 * KiB });
   fixed.w.received(1024 * KiB);
-  fixed.advance(41);
+  fixed.advance(101);
   fixed.w.consumed(1024 * KiB);
   assert.equal(fixed.w.size(), 1024 * KiB);
+});
+
+test('a window stops growing once a bigger one would only queue: it holds about 2 x rate x (RTT + 10 ms)', T, () => {
+  const { w, advance } = window({ rtt: 1, max: 16 * 1024 * KiB });
+  for (let spell = 0; spell < 40; spell++) {
+    // per 60 ms the window goes round every 3 ms (an RTT plus processing), but the path carries at
+    // most 50 KiB per ms however large the window is
+    let bytes = Math.min(50 * KiB * 60, w.size() * (60 / 3));
+    while (bytes > 0) {
+      const piece = Math.min(bytes, w.size() / 4);
+      assert.ok(w.received(piece));
+      w.consumed(piece);
+      bytes -= piece;
+    }
+    advance(60);
+    w.consumed(0); // the spell is over: the window looks at its rate
+  }
+  const target = 2 * 50 * KiB * (1 + 10);
+  assert.ok(w.size() >= target && w.size() <= target + 64 * KiB, `window ${w.size() / KiB} KiB, target ${target / KiB} KiB`);
 });
