@@ -16,6 +16,7 @@ import path from 'node:path';
 import { stop, type Child } from '../children.js';
 import { cpuMs, descendants } from '../proc.js';
 import { lineLog } from './processes.js';
+import { hasCommand } from './netns.js';
 import { ready, type LabApps, type Target } from './apps.js';
 import type { Lab } from './lab.js';
 
@@ -61,15 +62,6 @@ const CIPHER = 'aes128-gcm@openssh.com';
 const SSHD = '/usr/sbin/sshd';
 /** sshd prints nothing when it is ready: the harness polls the port (ms between tries, tries). */
 const SSHD_POLL = { ms: 200, tries: 100 } as const;
-
-function hasCommand(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Why the ssh -L baseline cannot run here, or null. */
 export function sshSkipReason(): string | null {

@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADDR, MAC, PEERJS, SITES, TURN, checkPrefix, nsName, type Site } from './topology.js';
-import { destroyNamespacesSync, ipBatch, namespaceInode, nft, nsRun, run, startTime, sysctl, type ExecResult } from './netns.js';
+import { destroyNamespacesSync, hasCommand, ipBatch, namespaceInode, nft, nsRun, run, startTime, sysctl, type ExecResult } from './netns.js';
 import { NAT_MODES, portForwardRule, routerRules, type NatMode, type Proto } from './nat.js';
 import { installCounters, readCounters, type Counters } from './counters.js';
 import { applyShape, buildForwarder, clearShape, emptyShapeState, forwarderStats, type Shape } from './shape.js';
@@ -78,15 +78,6 @@ export interface Lab {
 /** The project root (this file runs as dist/bench/lab/lab.js); delay.c stays in the source tree. */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const DELAY_SOURCE = path.join(ROOT, 'bench', 'lab', 'delay.c');
-
-function hasCommand(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Why a lab cannot be built on this machine, or null when it can. Tests skip with this text. */
 export function labSkipReason(): string | null {

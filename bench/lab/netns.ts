@@ -108,3 +108,13 @@ export function startTime(pid: number): string | null {
     return null;
   }
 }
+
+/** True if `cmd` is on the PATH. */
+export function hasCommand(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
