@@ -14,7 +14,6 @@
 // (one whose owner still runs is refused, not touched).
 
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, accessSync, constants } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -5,13 +5,11 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { pack, unpack } from 'msgpackr';
 import type { HostHandle } from '../../src/host.js';
 import { startClient, type ClientHandle, type ClientOptions } from '../../src/client.js';
@@ -19,7 +17,7 @@ import { TunnelError } from '../../src/errors.js';
 import { PIN, assertOnePlainLine, clientArgs, runToExit } from '../support/cli.js';
 import { captureLog, checkFreshClient, releaseAtEnd, startHostSide, startPair, startTestClient, testClientOptions, type HostSide, type Pair } from '../support/pair.js';
 import { portIsFree, unusedPort } from '../support/services.js';
-import { toBuffer } from '../support/raw-signaling.js';
+import { startMitm, type Frame, type Mitm, type Tamper } from '../support/ws-mitm.js';
 import { echoExact } from '../support/traffic.js';
 import { eventually, sleep } from '../support/timing.js';
 
@@ -32,64 +30,6 @@ async function refused(url: string, overrides: Partial<ClientOptions> = {}): Pro
   const error = await startClient(options).then(async (c) => { await c.close(); return null; }, (err: unknown) => err);
   assert.ok(error instanceof TunnelError, `startClient rejects with a TunnelError, got ${String(error)}`);
   return { error, port: options.forwards[0]?.port ?? 0 };
-}
-
-// ---- a recording, tampering relay ----
-
-interface Frame { dir: 'c2h' | 'h2c'; data: Buffer; binary: boolean; conn: number }
-/** Returns the frames to forward instead of `frame` (an empty list drops it). */
-type Tamper = (frame: Frame) => Buffer[];
-
-interface Relay {
-  url: string;
-  frames: Frame[];
-  tamper: Tamper | null;
-  close(): Promise<void>;
-}
-
-/** A WebSocket man-in-the-middle between client and host that records every frame both ways. */
-async function startRelay(target: string): Promise<Relay> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 1024 * 1024 });
-  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
-  const sockets = new Set<WebSocket>();
-  let conns = 0;
-  const relay: Relay = {
-    url: `ws://127.0.0.1:${(wss.address() as net.AddressInfo).port}`,
-    frames: [],
-    tamper: null,
-    async close() {
-      for (const s of sockets) s.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-    },
-  };
-  wss.on('connection', (down) => {
-    const conn = ++conns;
-    const up = new WebSocket(target, { maxPayload: 1024 * 1024 });
-    sockets.add(down);
-    sockets.add(up);
-    const pending: { data: Buffer; binary: boolean }[] = [];
-    const forward = (to: WebSocket, dir: Frame['dir'], data: RawData, binary: boolean) => {
-      const frame: Frame = { dir, data: toBuffer(data), binary, conn };
-      relay.frames.push(frame);
-      const out = relay.tamper ? relay.tamper(frame) : [frame.data];
-      for (const d of out) {
-        if (to === up && up.readyState === WebSocket.CONNECTING) pending.push({ data: d, binary });
-        else if (to.readyState === WebSocket.OPEN) to.send(d, { binary });
-      }
-    };
-    up.on('open', () => { for (const p of pending.splice(0)) up.send(p.data, { binary: p.binary }); });
-    down.on('message', (data, binary) => forward(up, 'c2h', data, binary));
-    up.on('message', (data, binary) => forward(down, 'h2c', data, binary));
-    const closeBoth = () => {
-      if (down.readyState === WebSocket.OPEN) down.close(); else if (down.readyState === WebSocket.CONNECTING) down.terminate();
-      if (up.readyState === WebSocket.OPEN) up.close(); else if (up.readyState === WebSocket.CONNECTING) up.terminate();
-    };
-    down.on('close', closeBoth);
-    up.on('close', closeBoth);
-    down.on('error', () => down.terminate());
-    up.on('error', () => { up.terminate(); down.terminate(); });
-  });
-  return relay;
 }
 
 /** A MAC'd frame: its outer message and inner body, or null for anything else. */
@@ -128,13 +68,13 @@ function alterByte(dir: Frame['dir'], type: string, find: (body: Buffer) => numb
 describe('signaling through a man-in-the-middle relay', { timeout: 60_000 }, () => {
   let side: HostSide;
   let host: HostHandle;
-  let relay: Relay;
+  let relay: Mitm;
   const hostLog = captureLog('host');
 
   before(async () => {
     side = await startHostSide({ host: { log: hostLog.log } });
     host = side.host;
-    relay = side.add(await startRelay(host.url), 'relay');
+    relay = side.add(await startMitm(host.url), 'relay');
   }, { timeout: 30_000 });
   after(() => side?.close(), { timeout: 30_000 });
 

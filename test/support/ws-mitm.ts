@@ -4,7 +4,7 @@
 import type net from 'node:net';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 
-export interface Frame { dir: 'c2h' | 'h2c'; data: Buffer; conn: number }
+export interface Frame { dir: 'c2h' | 'h2c'; data: Buffer; binary: boolean; conn: number }
 /** Returns the frames to forward instead of `frame` (an empty list drops it). */
 export type Tamper = (frame: Frame) => Buffer[];
 
@@ -36,23 +36,27 @@ export async function startMitm(target: string, host = '127.0.0.1'): Promise<Mit
     const up = new WebSocket(target, { maxPayload: 1024 * 1024 });
     sockets.add(down);
     sockets.add(up);
-    const pending: Buffer[] = [];
-    const forward = (to: WebSocket, dir: Frame['dir'], data: RawData) => {
-      const frame: Frame = { dir, data: toBuffer(data), conn };
+    const pending: { data: Buffer; binary: boolean }[] = [];
+    const forward = (to: WebSocket, dir: Frame['dir'], data: RawData, binary: boolean) => {
+      const frame: Frame = { dir, data: toBuffer(data), binary, conn };
       mitm.frames.push(frame);
       for (const d of mitm.tamper ? mitm.tamper(frame) : [frame.data]) {
-        if (to === up && up.readyState === WebSocket.CONNECTING) pending.push(d);
-        else if (to.readyState === WebSocket.OPEN) to.send(d, { binary: true });
+        if (to === up && up.readyState === WebSocket.CONNECTING) pending.push({ data: d, binary });
+        else if (to.readyState === WebSocket.OPEN) to.send(d, { binary });
       }
     };
-    up.on('open', () => { for (const d of pending.splice(0)) up.send(d, { binary: true }); });
-    down.on('message', (data) => forward(up, 'c2h', data));
-    up.on('message', (data) => forward(down, 'h2c', data));
-    const closeBoth = () => { down.terminate(); up.terminate(); };
+    up.on('open', () => { for (const p of pending.splice(0)) up.send(p.data, { binary: p.binary }); });
+    down.on('message', (data, binary) => forward(up, 'c2h', data, binary));
+    up.on('message', (data, binary) => forward(down, 'h2c', data, binary));
+    // a close is passed on as a close (the other side sees why), a failure as a failure
+    const closeBoth = () => {
+      if (down.readyState === WebSocket.OPEN) down.close(); else if (down.readyState === WebSocket.CONNECTING) down.terminate();
+      if (up.readyState === WebSocket.OPEN) up.close(); else if (up.readyState === WebSocket.CONNECTING) up.terminate();
+    };
     down.on('close', closeBoth);
     up.on('close', closeBoth);
-    down.on('error', closeBoth);
-    up.on('error', closeBoth);
+    down.on('error', () => down.terminate());
+    up.on('error', () => { up.terminate(); down.terminate(); });
   });
   return mitm;
 }
