@@ -7,8 +7,9 @@
 //   case                                   lab (NATs)                 expected path
 //   (a) cone NATs + STUN                   cone / cone                direct (srflx|prflx): UDP A↔B
 //   (b) symmetric NATs + TURN              symmetric / symmetric      relayed (TURN): coturn's relay ports
-//   (c) symmetric NATs, no TURN            symmetric / symmetric      --no-fallback: exit 2 in < 30 s with
-//                                                                     one sentence naming --ice-server turn:;
+//   (c) symmetric NATs, no TURN            symmetric / symmetric      --no-fallback: exit 2 ~15 s after
+//                                                                     signaling (< 25 s asserted), one
+//                                                                     sentence naming --ice-server turn:;
 //                                                                     fallback on: websocket fallback (TCP)
 //   (d) rendezvous, closed host router     cone / closed, PeerJS      direct through the hole punched
 //   (e) UDP blocked between the sites      cone / cone, UDP dropped   websocket fallback (TCP)
@@ -27,7 +28,7 @@
 // headers on the fallback: each is a floor of 2 × 16 MiB (payload only), which every real path exceeds.
 //
 // Per case it prints (t.diagnostic) the path, the time from starting the client process to its `path:`
-// line, and the echo's MB/s (10^6 B/s each way); README's "Measured in the network lab" holds medians.
+// line (and from the host's PIN check to it: the part without Node's start-up), and the echo's MB/s (10^6 B/s each way); README's "Measured in the network lab" holds medians.
 // Needs root and the lab's tools; skips with the reason otherwise. About 30-40 s unloaded (the longest
 // suite is the symmetric lab's: 16 s of (c) failing, then (b)); longer on a loaded machine.
 
