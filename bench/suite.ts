@@ -21,6 +21,8 @@ export interface SuiteConfig {
   runs: number;
   /** extra flags for both tunnel processes, e.g. ['--window', '4194304'] */
   tunnelArgs: string[];
+  /** measure the ssh -L baseline too (where sshd and ssh are installed) */
+  ssh: boolean;
   workers: number[];
   scenarios: Scenario[];
   /** concurrent streams of the bulk scenario */
@@ -87,7 +89,7 @@ export interface SuiteResults {
 /** How many progress steps a configuration takes (for the progress indicator). */
 export function countSteps(c: SuiteConfig): number {
   const has = (s: Scenario) => c.scenarios.includes(s);
-  const ssh = sshSkipReason() === null && (has('bulk') || has('latency') || has('churn'))
+  const ssh = c.ssh && sshSkipReason() === null && (has('bulk') || has('latency') || has('churn'))
     ? 1 + (has('bulk') ? 2 * c.streams.length : 0) + (has('latency') ? 1 : 0) + (has('churn') ? 1 : 0) : 0;
   const perRawRun = (has('bulk') ? 2 : 0) + (has('latency') ? 2 : 0) + (has('churn') ? 1 : 0) + ssh;
   const perTunnelRun = 1 + (has('latency') ? 1 : 0) + (has('many') ? 1 : 0) + (has('churn') ? 1 : 0) + (has('bulk') ? 2 * c.streams.length : 0);
@@ -106,7 +108,7 @@ export async function runSuite(config: SuiteConfig, progress: Progress): Promise
       baseline: { rawUp: [], rawDown: [], rawLatency: [], tcpLatency: [], tcpChurn: [], ssh: { up: {}, down: {}, latency: [], churn: [], idle: [] }, errors: [] },
       tunnel: {},
     };
-    const skip = sshSkipReason();
+    const skip = config.ssh ? sshSkipReason() : 'left out (--no-ssh)';
     if (skip) results.baseline.sshSkipped = skip;
     if (has('many')) {
       const allowed = raiseFdLimits(apps, connections);
