@@ -55,6 +55,8 @@ export interface WorkerResults {
   many: ManyFigure[];
   /** host and client VmRSS (KiB) with the tunnel up and idle, read IDLE_RSS_SETTLE_MS after start */
   idle: { host: number; client: number }[];
+  /** peak VmRSS (KiB) of a fresh host + client during a 64-stream upload and download, the higher per side */
+  peak64: { host: number; client: number }[];
   errors: string[];
   /** things that went wrong but were recovered from (a start-up that succeeded on the second try) */
   warnings: string[];
@@ -92,7 +94,7 @@ export function countSteps(c: SuiteConfig): number {
   const ssh = c.ssh && sshSkipReason() === null && (has('bulk') || has('latency') || has('churn'))
     ? 1 + (has('bulk') ? 2 * c.streams.length : 0) + (has('latency') ? 1 : 0) + (has('churn') ? 1 : 0) : 0;
   const perRawRun = (has('bulk') ? 2 : 0) + (has('latency') ? 2 : 0) + (has('churn') ? 1 : 0) + ssh;
-  const perTunnelRun = 1 + (has('latency') ? 1 : 0) + (has('many') ? 1 : 0) + (has('churn') ? 1 : 0) + (has('bulk') ? 2 * c.streams.length : 0);
+  const perTunnelRun = 1 + (has('bulk') && c.streams.includes(64) ? 1 : 0) + (has('latency') ? 1 : 0) + (has('many') ? 1 : 0) + (has('churn') ? 1 : 0) + (has('bulk') ? 2 * c.streams.length : 0);
   const traced = has('latency') && c.workers.includes(0) ? 1 : 0;
   return c.runs * (perRawRun + c.workers.length * perTunnelRun) + traced;
 }
@@ -118,7 +120,7 @@ export async function runSuite(config: SuiteConfig, progress: Progress): Promise
         results.connectionsCapped = allowed;
       }
     }
-    for (const workers of config.workers) results.tunnel[workers] = { bulk: { up: {}, down: {} }, latency: [], churn: [], many: [], idle: [], errors: [], warnings: [] };
+    for (const workers of config.workers) results.tunnel[workers] = { bulk: { up: {}, down: {} }, latency: [], churn: [], many: [], idle: [], peak64: [], errors: [], warnings: [] };
     // runs outermost: each run measures the baseline and then every worker count, so a change in the
     // machine's load (other work on it) touches baseline and tunnel alike rather than one worker count
     for (let run = 1; run <= config.runs; run++) {
@@ -141,6 +143,7 @@ export async function runSuite(config: SuiteConfig, progress: Progress): Promise
           // the next run starts against a service with no leftover connections
           await serviceIdle(apps, 10000).catch(() => false);
         }
+        if (has('bulk') && config.streams.includes(64)) await peakRun(config, apps, workers, w, tag, progress);
       }
     }
     if (config.scenarios.includes('latency') && config.workers.includes(0)) {
@@ -155,6 +158,29 @@ export async function runSuite(config: SuiteConfig, progress: Progress): Promise
     return results;
   } finally {
     await apps.close();
+  }
+}
+
+/**
+ * The memory a 64-stream bulk transfer takes, on a fresh host + client: in the main run it comes after
+ * 10,000 held connections and churn, whose heap and malloc arenas the processes keep, so its peak there
+ * says more about those than about bulk.
+ */
+async function peakRun(config: SuiteConfig, apps: Apps, workers: number, w: WorkerResults, tag: string, progress: Progress): Promise<void> {
+  progress.step(`${tag}: peak RSS, 64 streams each way on a fresh pair`);
+  let t: Tunnel | null = null;
+  try {
+    t = await startTunnel(workers, apps, 1000, {}, config.tunnelArgs);
+    const up = await bulk(apps, t, 'up', 64, config.bulkBytes, config.bulkTimeoutMs);
+    const down = await bulk(apps, t, 'down', 64, config.bulkBytes, config.bulkTimeoutMs);
+    if (up.ok && down.ok && up.peakRssKiB && down.peakRssKiB) {
+      w.peak64.push({ host: Math.max(up.peakRssKiB.host, down.peakRssKiB.host), client: Math.max(up.peakRssKiB.client, down.peakRssKiB.client) });
+    }
+  } catch (err) {
+    w.errors.push(`${tag}: peak RSS run: ${message(err)}`);
+  } finally {
+    await t?.close();
+    await serviceIdle(apps, 10000).catch(() => false);
   }
 }
 
