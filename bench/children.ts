@@ -86,6 +86,14 @@ export function spawnCli(name: string, args: string[], launch: Launch = {}): Chi
   return { name, proc, pid: proc.pid, log };
 }
 
+/** Any program as a tracked child (ended with the others), e.g. sshd and ssh for the ssh -L baseline. */
+export function spawnProgram(name: string, command: string, args: string[]): Child {
+  const log: string[] = [];
+  const proc = track(spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] }), name, log);
+  if (proc.pid === undefined) throw new Error(`cannot start ${name}`);
+  return { name, proc, pid: proc.pid, log };
+}
+
 /** Resolves with the stdout lines seen once `done(lines)` says enough; rejects on exit or timeout. */
 export function waitForLines(child: Child, done: (lines: string[]) => boolean, timeoutMs: number): Promise<string[]> {
   return new Promise((resolve, reject) => {

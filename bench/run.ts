@@ -37,6 +37,7 @@ median of --runs runs, beside its baseline and the ratio.
   --metrics-cost      bulk (and churn) on a tunnel without metrics and on one with --metrics, scraped
                       every second, in the same run (with --runs, --workers, --streams, --bytes,
                       --scenarios bulk,churn, --window)
+  --no-ssh            leave out the ssh -L baseline (bulk, latency and churn through sshd on loopback)
   --json FILE         write every run's figures, the medians and the machine as JSON
   --svg FILE          write a chart of throughput against concurrency per worker count
   --micro             the micro-benchmarks of the hot paths instead (codec, reassembler, dispatcher)
@@ -52,6 +53,7 @@ export function defaultConfig(quick: boolean): SuiteConfig {
   return {
     runs: quick ? 1 : 3,
     tunnelArgs: [],
+    ssh: true,
     workers: quick ? [0, 2] : [0, 1, 2],
     scenarios: [...SCENARIOS],
     streams: quick ? [1, 8, 64] : [1, 8, 64, 256],
@@ -98,7 +100,7 @@ export async function bench(args: string[]): Promise<number> {
         runs: { type: 'string' }, workers: { type: 'string' }, scenarios: { type: 'string' }, streams: { type: 'string' },
         bytes: { type: 'string' }, connections: { type: 'string' }, quick: { type: 'boolean' },
         json: { type: 'string' }, svg: { type: 'string' }, micro: { type: 'boolean' }, help: { type: 'boolean' },
-        window: { type: 'string' }, mtu: { type: 'string' }, mixed: { type: 'boolean' }, 'metrics-cost': { type: 'boolean' },
+        window: { type: 'string' }, mtu: { type: 'string' }, 'no-ssh': { type: 'boolean' }, mixed: { type: 'boolean' }, 'metrics-cost': { type: 'boolean' },
       },
     }));
   } catch (err) {
@@ -110,6 +112,7 @@ export async function bench(args: string[]): Promise<number> {
 
   const config = defaultConfig(values.quick === true);
   try {
+    if (values['no-ssh']) config.ssh = false;
     if (values.runs) config.runs = integer(values.runs, '--runs', 1);
     if (values.workers) config.workers = list(values.workers, '--workers', 0);
     if (values.streams) config.streams = list(values.streams, '--streams', 1);

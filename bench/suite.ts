@@ -8,7 +8,8 @@
 // and, after the runs, one traced ping-pong run with --workers 0: where a round trip goes (breakdown.ts).
 
 import { startRawPair, rawBulk, rawLatency, type RawBulk, type RawPair } from './raw.js';
-import { startApps, startTunnel, raiseFdLimits, bulk, latency, churn, many, serviceIdle, exitedPart, type Apps, type BulkFigure, type ChurnFigure, type ManyFigure, type Tunnel } from './tunnel.js';
+import { startApps, startTunnel, raiseFdLimits, bulk, latency, churn, many, serviceIdle, exitedPart, tunnelRssKiB, type Apps, type BulkFigure, type ChurnFigure, type ManyFigure, type Tunnel } from './tunnel.js';
+import { startSsh, sshSkipReason, type SshPath } from './ssh.js';
 import type { LatencySummary } from './jobs.js';
 import { tracedLatency, type Breakdown } from './breakdown.js';
 import type { Progress } from './progress.js';
@@ -20,6 +21,8 @@ export interface SuiteConfig {
   runs: number;
   /** extra flags for both tunnel processes, e.g. ['--window', '4194304'] */
   tunnelArgs: string[];
+  /** measure the ssh -L baseline too (where sshd and ssh are installed) */
+  ssh: boolean;
   workers: number[];
   scenarios: Scenario[];
   /** concurrent streams of the bulk scenario */
@@ -50,6 +53,10 @@ export interface WorkerResults {
   latency: Latency[];
   churn: ChurnFigure[];
   many: ManyFigure[];
+  /** host and client VmRSS (KiB) with the tunnel up and idle, read IDLE_RSS_SETTLE_MS after start */
+  idle: { host: number; client: number }[];
+  /** peak VmRSS (KiB) of a fresh host + client during a 64-stream upload and download, the higher per side */
+  peak64: { host: number; client: number }[];
   errors: string[];
   /** things that went wrong but were recovered from (a start-up that succeeded on the second try) */
   warnings: string[];
@@ -61,8 +68,15 @@ export interface BaselineResults {
   rawLatency: Latency[];
   tcpLatency: Latency[];
   tcpChurn: ChurnFigure[];
+  /** ssh -L (aes128-gcm) on loopback through the same services: bulk, latency and churn */
+  ssh: { up: Record<number, BulkFigure[]>; down: Record<number, BulkFigure[]>; latency: Latency[]; churn: ChurnFigure[]; idle: { host: number; client: number }[] };
+  /** why the ssh -L baseline did not run, if it did not */
+  sshSkipped?: string;
   errors: string[];
 }
+
+/** How long a fresh host + client sit idle before their resident memory is read (ms). */
+const IDLE_RSS_SETTLE_MS = 1000;
 
 export interface SuiteResults {
   baseline: BaselineResults;
@@ -77,8 +91,10 @@ export interface SuiteResults {
 /** How many progress steps a configuration takes (for the progress indicator). */
 export function countSteps(c: SuiteConfig): number {
   const has = (s: Scenario) => c.scenarios.includes(s);
-  const perRawRun = (has('bulk') ? 2 : 0) + (has('latency') ? 2 : 0) + (has('churn') ? 1 : 0);
-  const perTunnelRun = 1 + (has('latency') ? 1 : 0) + (has('many') ? 1 : 0) + (has('churn') ? 1 : 0) + (has('bulk') ? 2 * c.streams.length : 0);
+  const ssh = c.ssh && sshSkipReason() === null && (has('bulk') || has('latency') || has('churn'))
+    ? 1 + (has('bulk') ? 2 * c.streams.length : 0) + (has('latency') ? 1 : 0) + (has('churn') ? 1 : 0) : 0;
+  const perRawRun = (has('bulk') ? 2 : 0) + (has('latency') ? 2 : 0) + (has('churn') ? 1 : 0) + ssh;
+  const perTunnelRun = 1 + (has('bulk') && c.streams.includes(64) ? 1 : 0) + (has('latency') ? 1 : 0) + (has('many') ? 1 : 0) + (has('churn') ? 1 : 0) + (has('bulk') ? 2 * c.streams.length : 0);
   const traced = has('latency') && c.workers.includes(0) ? 1 : 0;
   return c.runs * (perRawRun + c.workers.length * perTunnelRun) + traced;
 }
@@ -90,7 +106,12 @@ export async function runSuite(config: SuiteConfig, progress: Progress): Promise
   const apps = await startApps();
   try {
     let connections = config.connections;
-    const results: SuiteResults = { baseline: { rawUp: [], rawDown: [], rawLatency: [], tcpLatency: [], tcpChurn: [], errors: [] }, tunnel: {} };
+    const results: SuiteResults = {
+      baseline: { rawUp: [], rawDown: [], rawLatency: [], tcpLatency: [], tcpChurn: [], ssh: { up: {}, down: {}, latency: [], churn: [], idle: [] }, errors: [] },
+      tunnel: {},
+    };
+    const skip = config.ssh ? sshSkipReason() : 'left out (--no-ssh)';
+    if (skip) results.baseline.sshSkipped = skip;
     if (has('many')) {
       const allowed = raiseFdLimits(apps, connections);
       if (allowed < connections) {
@@ -99,7 +120,7 @@ export async function runSuite(config: SuiteConfig, progress: Progress): Promise
         results.connectionsCapped = allowed;
       }
     }
-    for (const workers of config.workers) results.tunnel[workers] = { bulk: { up: {}, down: {} }, latency: [], churn: [], many: [], errors: [], warnings: [] };
+    for (const workers of config.workers) results.tunnel[workers] = { bulk: { up: {}, down: {} }, latency: [], churn: [], many: [], idle: [], peak64: [], errors: [], warnings: [] };
     // runs outermost: each run measures the baseline and then every worker count, so a change in the
     // machine's load (other work on it) touches baseline and tunnel alike rather than one worker count
     for (let run = 1; run <= config.runs; run++) {
@@ -122,6 +143,7 @@ export async function runSuite(config: SuiteConfig, progress: Progress): Promise
           // the next run starts against a service with no leftover connections
           await serviceIdle(apps, 10000).catch(() => false);
         }
+        if (has('bulk') && config.streams.includes(64)) await peakRun(config, apps, workers, w, tag, progress);
       }
     }
     if (config.scenarios.includes('latency') && config.workers.includes(0)) {
@@ -136,6 +158,29 @@ export async function runSuite(config: SuiteConfig, progress: Progress): Promise
     return results;
   } finally {
     await apps.close();
+  }
+}
+
+/**
+ * The memory a 64-stream bulk transfer takes, on a fresh host + client: in the main run it comes after
+ * 10,000 held connections and churn, whose heap and malloc arenas the processes keep, so its peak there
+ * says more about those than about bulk.
+ */
+async function peakRun(config: SuiteConfig, apps: Apps, workers: number, w: WorkerResults, tag: string, progress: Progress): Promise<void> {
+  progress.step(`${tag}: peak RSS, 64 streams each way on a fresh pair`);
+  let t: Tunnel | null = null;
+  try {
+    t = await startTunnel(workers, apps, 1000, {}, config.tunnelArgs);
+    const up = await bulk(apps, t, 'up', 64, config.bulkBytes, config.bulkTimeoutMs);
+    const down = await bulk(apps, t, 'down', 64, config.bulkBytes, config.bulkTimeoutMs);
+    if (up.ok && down.ok && up.peakRssKiB && down.peakRssKiB) {
+      w.peak64.push({ host: Math.max(up.peakRssKiB.host, down.peakRssKiB.host), client: Math.max(up.peakRssKiB.client, down.peakRssKiB.client) });
+    }
+  } catch (err) {
+    w.errors.push(`${tag}: peak RSS run: ${message(err)}`);
+  } finally {
+    await t?.close();
+    await serviceIdle(apps, 10000).catch(() => false);
   }
 }
 
@@ -187,6 +232,39 @@ async function baselines(config: SuiteConfig, apps: Apps, b: BaselineResults, ru
     b.errors.push(`${tag}: ${message(err)}`);
     progress.note(`${tag}: ${message(err)}`);
   }
+  if (!b.sshSkipped && (has('bulk') || has('latency') || has('churn'))) await sshBaseline(config, apps, b, tag, progress);
+}
+
+/** The same scenarios through ssh -L, started fresh for each run. */
+async function sshBaseline(config: SuiteConfig, apps: Apps, b: BaselineResults, tag: string, progress: Progress): Promise<void> {
+  const has = (s: Scenario) => config.scenarios.includes(s);
+  let ssh: SshPath | null = null;
+  try {
+    progress.step(`${tag}: ssh -L (aes128-gcm) up`);
+    ssh = await startSsh(apps.ports);
+    if (has('latency')) progress.step(`${tag}: ssh -L ${config.pingBytes}-byte ping-pong`);
+    if (has('latency')) b.ssh.latency.push(await latency(apps, ssh.ports.echo, config.pingBytes, config.pings, config.pingWarmup, config.latencyTimeoutMs));
+    b.ssh.idle.push(ssh.rssKiB());
+    if (has('churn')) {
+      progress.step(`${tag}: ssh -L churn`);
+      b.ssh.churn.push(await churn(apps, ssh, 1024, config.churnTotal, config.churnInflight, config.churnTimeoutMs));
+      await serviceIdle(apps, 10000);
+    }
+    if (has('bulk')) {
+      for (const dir of ['up', 'down'] as const) {
+        for (const streams of config.streams) {
+          progress.step(`${tag}: ssh -L ${dir === 'up' ? 'upload' : 'download'}, ${streams} stream(s)`);
+          (b.ssh[dir][streams] ??= []).push(await bulk(apps, ssh, dir, streams, config.bulkBytes, config.bulkTimeoutMs));
+        }
+      }
+    }
+  } catch (err) {
+    b.errors.push(`${tag}: ssh -L: ${message(err)}`);
+    progress.note(`${tag}: ssh -L: ${message(err)}`);
+  } finally {
+    await ssh?.close();
+    await serviceIdle(apps, 10000).catch(() => false);
+  }
 }
 
 async function tunnelRun(config: SuiteConfig, apps: Apps, t: Tunnel, w: WorkerResults, connections: number, tag: string, progress: Progress): Promise<void> {
@@ -206,6 +284,8 @@ async function tunnelRun(config: SuiteConfig, apps: Apps, t: Tunnel, w: WorkerRe
       progress.note(`${tag}: ${label}: ${message(err)}`);
     }
   };
+  await new Promise((resolve) => setTimeout(resolve, IDLE_RSS_SETTLE_MS));
+  w.idle.push(tunnelRssKiB(t));
   if (has('latency')) {
     await attempt(`${config.pingBytes}-byte ping-pong`, async () => {
       w.latency.push(await latency(apps, t.ports.echo, config.pingBytes, config.pings, config.pingWarmup, config.latencyTimeoutMs));

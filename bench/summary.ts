@@ -5,7 +5,7 @@ import { median } from './stats.js';
 import type { SuiteConfig, SuiteResults, WorkerResults } from './suite.js';
 
 export interface Row {
-  group: 'bulk' | 'cpu' | 'latency' | 'churn' | 'many';
+  group: 'bulk' | 'cpu' | 'ssh' | 'latency' | 'churn' | 'many' | 'memory';
   label: string;
   unit: string;
   /** what the baseline is: 'raw DC' (the DataChannel alone), 'TCP' (no tunnel), 'target', or '' */
@@ -97,7 +97,55 @@ export function summarize(config: SuiteConfig, results: SuiteResults): Row[] {
     rows.push(row('many', 'RSS per connection, host', 'KiB', 'target', 16, workers, (w) => median(w.many.map((m) => m.hostKiBPerConn)), { target: '<= 16 KiB', check: (v) => v <= 16 }, results));
     rows.push(row('many', 'RSS per connection, client', 'KiB', 'target', 16, workers, (w) => median(w.many.map((m) => m.clientKiBPerConn)), { target: '<= 16 KiB', check: (v) => v <= 16 }, results));
   }
+  issue13Rows(config, results, rows);
   return rows;
+}
+
+const KiB_PER_MiB = 1024;
+
+/** Issue 13's memory targets per side, with default settings (MiB; KiB per idle connection). */
+export const MEMORY_TARGETS = { idleMiB: 100, peak64MiB: 192, perConnKiB: 16 } as const;
+
+/** The ssh -L rows and the memory rows (issue 13): each figure beside ssh -L or beside its target. */
+function issue13Rows(config: SuiteConfig, results: SuiteResults, rows: Row[]): void {
+  const { workers } = config;
+  const b = results.baseline;
+  const has = (s: string) => (config.scenarios as string[]).includes(s);
+  const plural = (n: number) => `${n} stream${n === 1 ? '' : 's'}`;
+  const ssh = b.ssh;
+  if (!b.sshSkipped) {
+    if (has('bulk')) {
+      for (const [dir, name] of [['up', 'upload'], ['down', 'download']] as const) {
+        for (const s of config.streams) {
+          rows.push(row('ssh', `${name}, ${plural(s)}`, 'MB/s', 'ssh -L', median(ok(ssh[dir][s]).map((f) => f.mbps)), workers, (w) => median(ok(w.bulk[dir][s]).map((f) => f.mbps)), none, results));
+        }
+      }
+      const sshCpu = median(Object.values(ssh.up).concat(Object.values(ssh.down)).flatMap((l) => ok(l)).map((f) => f.cpuMsPerMB));
+      const cpu = (w: WorkerResults) => median([...Object.values(w.bulk.up), ...Object.values(w.bulk.down)].flatMap((l) => ok(l)).map((f) => f.cpuMsPerMB));
+      rows.push(row('ssh', 'CPU per MB, all bulk runs', 'ms/MB', 'ssh -L', sshCpu, workers, cpu, none, results));
+    }
+    if (has('latency')) {
+      rows.push(row('ssh', `${config.pingBytes} B ping-pong p50`, 'µs', 'ssh -L', median(ok(ssh.latency).map((l) => l.p50)), workers, (w) => median(ok(w.latency).map((l) => l.p50)), none, results));
+    }
+    if (has('churn')) {
+      const perS = median(ok(ssh.churn).map((c) => c.perS));
+      rows.push(row('ssh', `churn, ${config.churnInflight} in flight`, 'conn/s', 'ssh -L', perS, workers, (w) => median(ok(w.churn).map((c) => c.perS)),
+        { target: '>= ssh -L', check: (v, base) => v >= base }, results));
+      rows.push(row('ssh', 'CPU per churned connection', 'µs', 'ssh -L', median(ok(ssh.churn).map((c) => c.cpuUsPerConn)), workers, (w) => median(ok(w.churn).map((c) => c.cpuUsPerConn)),
+        { target: '<= ssh -L', check: (v, base) => v <= base }, results));
+    }
+  }
+  const mib = (kib: number) => kib / KiB_PER_MiB;
+  const idle = MEMORY_TARGETS.idleMiB;
+  rows.push(row('memory', 'idle RSS, host', 'MiB', 'target', idle, workers, (w) => mib(median(w.idle.map((i) => i.host))), { target: `<= ${idle} MiB`, check: (v) => v <= idle }, results));
+  rows.push(row('memory', 'idle RSS, client', 'MiB', 'target', idle, workers, (w) => mib(median(w.idle.map((i) => i.client))), { target: `<= ${idle} MiB`, check: (v) => v <= idle }, results));
+  if (has('bulk') && config.streams.includes(64)) {
+    const peak = MEMORY_TARGETS.peak64MiB;
+    // on a fresh pair (suite.ts peakRun): the higher of upload and download per run, median over runs
+    const side = (w: WorkerResults, key: 'host' | 'client') => mib(median(w.peak64.map((p) => p[key])));
+    rows.push(row('memory', 'peak RSS, 64 bulk streams, host', 'MiB', 'target', peak, workers, (w) => side(w, 'host'), { target: `<= ${peak} MiB`, check: (v) => v <= peak }, results));
+    rows.push(row('memory', 'peak RSS, 64 bulk streams, client', 'MiB', 'target', peak, workers, (w) => side(w, 'client'), { target: `<= ${peak} MiB`, check: (v) => v <= peak }, results));
+  }
 }
 
 /** Reference figures printed under the table: what the tunnel's path costs without the tunnel. */
@@ -126,6 +174,11 @@ export function references(config: SuiteConfig, results: SuiteResults): string[]
   if (has('bulk')) {
     const apps = Object.values(results.tunnel).flatMap((w) => [...Object.values(w.bulk.up), ...Object.values(w.bulk.down)].flat()).filter((f) => f.ok);
     if (apps.length) lines.push(`the load generator and the service (the applications, on the same cores) used ${median(apps.map((f) => f.appsCpuMsPerMB)).toFixed(2)} ms CPU/MB besides`);
+  }
+  if (b.sshSkipped) lines.push(`ssh -L baseline skipped: ${b.sshSkipped}`);
+  else if (b.ssh.idle.length) {
+    const mib = (k: number) => (k / 1024).toFixed(1);
+    lines.push(`ssh -L idle RSS: ssh ${mib(median(b.ssh.idle.map((i) => i.client)))} MiB, sshd session ${mib(median(b.ssh.idle.map((i) => i.host)))} MiB`);
   }
   if (has('latency')) {
     const tcp = ok(b.tcpLatency);

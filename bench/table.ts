@@ -7,7 +7,7 @@ function fmt(value: number, unit: string): string {
   if (value === undefined || Number.isNaN(value)) return '-';
   if (!Number.isFinite(value)) return '∞';
   if (unit === 'ms/MB' || unit === 'KiB') return value.toFixed(2);
-  if (unit === 'MB/s') return value.toFixed(1);
+  if (unit === 'MB/s' || unit === 'MiB') return value.toFixed(1);
   return Math.round(value).toString();
 }
 

@@ -115,6 +115,31 @@ function tunnelCpuMs(t: Tunnel): number {
   return cpuMs(t.host.pid) + cpuMs(t.client.pid);
 }
 
+/** A baseline that forwards the services like the tunnel (ssh -L), with its own CPU reading. */
+export interface Forward { ports: ServicePorts; cpuMs(): number }
+
+const isTunnel = (t: Tunnel | Forward): t is Tunnel => 'host' in t;
+const pathCpuMs = (t: Tunnel | Forward) => (isTunnel(t) ? tunnelCpuMs(t) : t.cpuMs());
+
+/** Resident memory of host and client at this moment (KiB). */
+export function tunnelRssKiB(t: Tunnel): { host: number; client: number } {
+  return { host: rssKiB(t.host.pid), client: rssKiB(t.client.pid) };
+}
+
+/** How often the harness reads host and client VmRSS during a bulk run, for its peak (ms). */
+const RSS_SAMPLE_MS = 50;
+
+/** Samples the tunnel's RSS until stopped; returns the highest reading per side (KiB). */
+function peakRss(t: Tunnel): () => { host: number; client: number } {
+  const peak = tunnelRssKiB(t);
+  const timer = setInterval(() => {
+    const now = tunnelRssKiB(t);
+    if (now.host > peak.host) peak.host = now.host;
+    if (now.client > peak.client) peak.client = now.client;
+  }, RSS_SAMPLE_MS);
+  return () => { clearInterval(timer); return peak; };
+}
+
 function job<T>(apps: Apps, j: LoadJob & { timeoutMs: number }): Promise<T> {
   return call<T>(apps.load.proc, j, j.timeoutMs + CALL_MARGIN_MS);
 }
@@ -126,20 +151,29 @@ export interface BulkFigure {
   cpuMsPerMB: number;
   /** load generator + service CPU per MB: the applications, sharing the same cores */
   appsCpuMsPerMB: number;
+  /** the highest VmRSS of host and client during the run (KiB; sampled every 50 ms); tunnel only */
+  peakRssKiB?: { host: number; client: number };
   bytes: number;
   ms: number;
   error?: string;
 }
 
 /** `streams` connections move `totalBytes` between them through the tunnel (or directly, with t = null). */
-export async function bulk(apps: Apps, t: Tunnel | null, dir: 'up' | 'down', streams: number, totalBytes: number, timeoutMs: number, slowReaderBytesPerSecond?: number): Promise<BulkFigure> {
+export async function bulk(apps: Apps, t: Tunnel | Forward | null, dir: 'up' | 'down', streams: number, totalBytes: number, timeoutMs: number, slowReaderBytesPerSecond?: number): Promise<BulkFigure> {
   const port = t ? (dir === 'up' ? t.ports.sink : t.ports.source) : (dir === 'up' ? apps.ports.sink : apps.ports.source);
   const bytesPerStream = Math.max(1, Math.floor(totalBytes / streams));
   const appsCpu = () => cpuMs(apps.load.pid) + cpuMs(apps.service.pid);
-  const cpu0 = t ? tunnelCpuMs(t) : 0;
+  const cpu0 = t ? pathCpuMs(t) : 0;
   const apps0 = appsCpu();
-  const r = await job<BulkResult>(apps, { t: 'bulk', port, dir, streams, bytesPerStream, timeoutMs, ...(slowReaderBytesPerSecond ? { slowReaderBytesPerSecond } : {}) });
-  const cpu = t ? tunnelCpuMs(t) - cpu0 : Number.NaN;
+  const stopPeak = t && isTunnel(t) ? peakRss(t) : null;
+  let r: BulkResult;
+  let peak: { host: number; client: number } | undefined;
+  try {
+    r = await job<BulkResult>(apps, { t: 'bulk', port, dir, streams, bytesPerStream, timeoutMs, ...(slowReaderBytesPerSecond ? { slowReaderBytesPerSecond } : {}) });
+  } finally {
+    peak = stopPeak?.();
+  }
+  const cpu = t ? pathCpuMs(t) - cpu0 : Number.NaN;
   const appsMs = appsCpu() - apps0;
   const mb = r.bytes / 1e6;
   const figure: BulkFigure = {
@@ -147,6 +181,7 @@ export async function bulk(apps: Apps, t: Tunnel | null, dir: 'up' | 'down', str
     cpuMsPerMB: r.ok ? cpu / mb : Number.NaN, appsCpuMsPerMB: r.ok ? appsMs / mb : Number.NaN,
     bytes: r.bytes, ms: r.ms,
   };
+  if (peak) figure.peakRssKiB = peak;
   if (r.error) figure.error = r.error;
   return figure;
 }
@@ -167,11 +202,11 @@ export interface ChurnFigure {
 }
 
 /** Open, exchange, close, `inflight` at a time, through the tunnel `t` (its echo forward) or directly to the echo service. */
-export async function churn(apps: Apps, t: Tunnel | null, size: number, total: number, inflight: number, timeoutMs: number): Promise<ChurnFigure> {
+export async function churn(apps: Apps, t: Tunnel | Forward | null, size: number, total: number, inflight: number, timeoutMs: number): Promise<ChurnFigure> {
   const port = t ? t.ports.echo : apps.ports.echo;
-  const cpu0 = t ? tunnelCpuMs(t) : Number.NaN;
+  const cpu0 = t ? pathCpuMs(t) : Number.NaN;
   const r = await job<ChurnResult>(apps, { t: 'churn', port, size, total, inflight, timeoutMs });
-  const cpuUs = ((t ? tunnelCpuMs(t) : Number.NaN) - cpu0) * 1000;
+  const cpuUs = ((t ? pathCpuMs(t) : Number.NaN) - cpu0) * 1000;
   const figure: ChurnFigure = { ok: r.ok, perS: r.done / (r.ms / 1000), done: r.done, failed: r.failed, cpuUsPerConn: cpuUs / Math.max(1, r.done) };
   if (r.error) figure.error = r.error;
   return figure;

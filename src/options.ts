@@ -9,7 +9,8 @@ import type { IceOptions } from './webrtc/peer.js';
 import { defaultMtu, isMtu, MIN_MTU, MAX_MTU } from './webrtc/mtu.js';
 
 export interface SideOptions {
-  /** Worker threads, 0..256; 0 runs the one shard on the main thread. Default: available parallelism. */
+  /** Worker threads, 0..256; 0 runs the one shard on the main thread. Default: 0 on up to 2 cores, else
+   *  the available parallelism (defaultWorkers). */
   workers?: number | undefined;
   /** STUN/TURN URLs (stun:HOST[:PORT], turn:USER:PASS@HOST[:PORT]); none is fine on one machine or
    *  a LAN. TURN over TCP/TLS and more than two TURN servers are refused (libjuice ignores them). */
@@ -37,8 +38,21 @@ export interface SideOptions {
   config?: Partial<DataPlaneConfig> | undefined;
 }
 
-export function defaultWorkers(): number {
-  return Math.max(1, Math.min(MAX_SHARDS, (globalThis.navigator?.hardwareConcurrency as number | undefined) ?? 1));
+/** At or below this many cores the default is no worker threads (everything on the main thread). */
+export const SINGLE_THREAD_MAX_CORES = 2;
+
+/**
+ * The default worker count for a machine with `cores` cores. On 2 cores (tunnel bench, --workers 0
+ * vs 2 in the same runs, loopback) the main thread, libdatachannel's threads and the applications
+ * already fill both cores, and a shard only adds a postMessage hop each way: --workers 2 lost in
+ * one-stream bulk (upload 32 vs 35 MB/s, download 31 vs 41), 64-stream upload (30 vs 38), 1 KiB
+ * round trip p50 (1,473 vs 798 µs), churn (379 vs 696 conn/s) and idle memory (119 vs 90 MiB per
+ * side). Above 2 cores the shards have cores of their own: one per core, as before (not measured
+ * here; bench/README.md says how to measure it).
+ */
+export function defaultWorkers(cores = (globalThis.navigator?.hardwareConcurrency as number | undefined) ?? 1): number {
+  if (cores <= SINGLE_THREAD_MAX_CORES) return 0;
+  return Math.min(MAX_SHARDS, cores);
 }
 
 /** The worker count to run: the default, or the one asked for if a stream id can name its shards. */

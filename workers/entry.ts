@@ -6,6 +6,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { ShardInit, ShardLink, FromShard, ToShard } from '../src/shared/thread-messages.js';
 import { runShard } from './shard.js';
+import { boundGarbage } from '../src/shared/garbage.js';
 
 function portLink(port: MessagePort): ShardLink {
   return {
@@ -17,6 +18,11 @@ function portLink(port: MessagePort): ShardLink {
 
 export default async function shardTask(init: ShardInit): Promise<{ index: number }> {
   if (!init.port) throw new Error('shard task needs a port');
-  await runShard(init, portLink(init.port));
+  const stopBound = boundGarbage(); // the shard's TCP reads are its garbage (a no-op without --expose-gc)
+  try {
+    await runShard(init, portLink(init.port));
+  } finally {
+    stopBound();
+  }
   return { index: init.index };
 }

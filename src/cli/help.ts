@@ -24,7 +24,7 @@ const ICE_HELP = `  --ice-server URL         STUN or TURN server (repeatable): s
                            loopback). Raise it only where the whole path carries such packets
 `;
 
-const COMMON_HELP = `  --workers N              worker threads, 0-${MAX_SHARDS} (default ${defaultWorkers()}, the available parallelism; 0 = main thread only)
+const COMMON_HELP = `  --workers N              worker threads, 0-${MAX_SHARDS} (default ${defaultWorkers()}: 0 on up to 2 cores, else one per core; 0 = main thread only)
   --window SIZE            a fixed per-stream flow-control window, e.g. 4MiB (default: automatic, from
                            256KiB growing per round trip to what the path needs, up to 16MiB)
   --keepalive DURATION     keepalive interval, e.g. 1s (the default), 500ms; a peer silent for 5 is gone

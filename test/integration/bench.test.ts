@@ -25,7 +25,7 @@ describe('benchmark harness', { timeout: 90000 }, () => {
       const result = JSON.parse(readFileSync(json, 'utf8')) as Record<string, unknown>;
       for (const key of ['machine', 'config', 'baseline', 'tunnel', 'rows', 'errors']) assert.ok(key in result, `JSON lacks '${key}'`);
       const rows = result.rows as { label: string; unit: string; values: Record<string, number | null> }[];
-      for (const label of ['upload, 1 stream', 'download, 8 streams', 'CPU, upload, 1 stream', '1024 B ping-pong p50', 'churn, 16 in flight', 'RSS per connection, host']) {
+      for (const label of ['upload, 1 stream', 'download, 8 streams', 'CPU, upload, 1 stream', '1024 B ping-pong p50', 'churn, 16 in flight', 'RSS per connection, host', 'idle RSS, host', 'idle RSS, client']) {
         assert.ok(rows.some((r) => r.label === label), `no row '${label}'`);
       }
       assert.ok(rows.some((r) => typeof r.values['0'] === 'number'), 'no figure was measured');

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { streamIdFor, nextStreamId, shardOfStreamId, hostShardFor, MAX_SHARDS, ID_HASH_MASK } from '../../src/shared/stream-id.js';
-import { workerCount } from '../../src/options.js';
+import { defaultWorkers, workerCount } from '../../src/options.js';
 import { startHost } from '../../src/host.js';
 import { startClient } from '../../src/client.js';
 import { TunnelError } from '../../src/errors.js';
@@ -37,7 +37,7 @@ test('the host spreads new ids over every shard it has, and only those', T, () =
 test('--workers: 0 to 256 are accepted; 257, negatives and fractions are BAD_FLAG with the reason', T, async () => {
   assert.equal(workerCount(0), 0);
   assert.equal(workerCount(MAX_SHARDS), MAX_SHARDS);
-  assert.ok(workerCount(undefined) >= 1);
+  assert.equal(workerCount(undefined), defaultWorkers()); // 0 on up to 2 cores (test/unit/defaults.test.ts)
   for (const bad of [MAX_SHARDS + 1, -1, 1.5]) {
     assert.throws(() => workerCount(bad), (err: unknown) => err instanceof TunnelError && err.code === 'BAD_FLAG' && /from 0 to 256/.test(err.message));
   }
