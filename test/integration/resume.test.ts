@@ -1,15 +1,19 @@
 // Resume on loopback, in this process: the client drops its PeerConnection (as a broken path does)
-// in the middle of transfers; every stream goes on byte-exact over the next one. The cut by a real
-// network (nft in the lab) is in lab-resume.test.ts.
+// in the middle of transfers; every stream goes on byte-exact over the next one. The forged resumes are
+// loopback too; a cut by a real network (nft in the lab) is not tested yet.
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startPair, releaseAtEnd } from '../support/pair.js';
+import { startPair, startHostSide, startTestClient, releaseAtEnd } from '../support/pair.js';
 import { openFlow, MiB } from '../support/traffic.js';
+import { within, sleep, eventually } from '../support/timing.js';
+import { connectSession } from '../../src/signaling/client-handshake.js';
+import { openSignaling } from '../../src/signaling/websocket.js';
+import type { ResumeTicket } from '../../src/signaling/resumption.js';
+import { defaultConfig, windowOffer } from '../../src/shared/limits.js';
+import { createLogger } from '../../src/shared/log.js';
 
 releaseAtEnd();
-
-const within = <T>(p: Promise<T>, ms: number, what: string) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms))]);
 
 describe('resume (loopback)', { timeout: 90_000 }, () => {
   test('8 streams echoing 4 MiB each survive a dropped PeerConnection byte-exact', { timeout: 60_000 }, async () => {
@@ -19,6 +23,7 @@ describe('resume (loopback)', { timeout: 90_000 }, () => {
       await within(new Promise<void>((resolve) => { const t = setInterval(() => { if ((flows[0]?.received() ?? 0) > MiB / 2) { clearInterval(t); resolve(); } }, 5); }), 20_000, 'data to flow');
       const cutAt = Date.now();
       pair.client.dropPath('test: path dropped');
+      await within(new Promise<void>((resolve) => { const t = setInterval(() => { if (pair.client.reconnecting()) { clearInterval(t); resolve(); } }, 2); }), 5_000, 'the outage to show');
       await within(pair.client.whenConnected(), 20_000, 'the client to reconnect');
       const backMs = Date.now() - cutAt;
       const results = await within(Promise.all(flows.map((f) => f.finish())), 40_000, 'the flows to finish');
@@ -32,6 +37,53 @@ describe('resume (loopback)', { timeout: 90_000 }, () => {
       console.log(`# resumed in ${backMs} ms`);
     } finally {
       await pair.close();
+    }
+  });
+});
+
+describe('resume: authentication (loopback)', { timeout: 60_000 }, () => {
+  test('a forged or replayed resume is refused and the real session goes on; the real ticket resumes', { timeout: 40_000 }, async () => {
+    const side = await startHostSide();
+    const open = async (resume?: ResumeTicket) => connectSession(await openSignaling(side.host.url), {
+      pin: side.host.pin, window: windowOffer(defaultConfig), hostName: side.host.url, log: createLogger('raw', 'error'),
+      ice: { iceServers: [], iceBind: '127.0.0.1', mtu: 1280 }, ...(resume ? { resume } : {}),
+    });
+    try {
+      const real = await open();
+      // the right PIN, the real rid, but not the old session's key
+      const forged = await open({ rid: real.ticket.rid, key: new Uint8Array(32).fill(7) });
+      assert.equal(forged.resumed, false);
+      // someone else's rid with their own key
+      const other = await open({ rid: new Uint8Array(16).fill(1), key: forged.ticket.key });
+      assert.equal(other.resumed, false);
+      await sleep(200);
+      assert.equal(side.host.peers(), 3, 'the real session is untouched');
+      // the real ticket: the host ends the old session and resumes it on the new one
+      const again = await open(real.ticket);
+      assert.equal(again.resumed, true);
+      await within(real.ended, 5_000, 'the host to end the old session');
+      for (const s of [forged, other, again]) s.end('test over');
+    } finally {
+      await side.close();
+    }
+  });
+
+  test('a host restart during the outage: the client gets a new session, its streams are reset, it does not hang', { timeout: 40_000 }, async () => {
+    const first = await startHostSide();
+    const port = first.host.port;
+    const { client, port: fwd } = await startTestClient(first.host.url, ['echo'], { pin: first.host.pin, reconnect: true });
+    let second: Awaited<ReturnType<typeof startHostSide>> | undefined;
+    try {
+      const flow = openFlow(fwd.echo ?? 0, 7);
+      await eventually(() => flow.received() > 64 * 1024, 10_000);
+      await first.close();
+      second = await startHostSide({ host: { listen: `127.0.0.1:${port}`, pin: first.host.pin } });
+      await within(flow.finish().then(() => 'ended', () => 'reset'), 20_000, 'the old stream to end').then((how) => assert.equal(how, 'reset'));
+      await within(client.whenConnected(), 20_000, 'the client to reconnect');
+      assert.equal((await client.stats()).outages.resumes, 0);
+    } finally {
+      await client.close();
+      await second?.close();
     }
   });
 });

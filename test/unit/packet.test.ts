@@ -175,7 +175,7 @@ test('malformed: truncated payload', T, () => {
 });
 
 test('malformed: unknown type', T, () => {
-  for (const type of [0, 7, 8, 0x7f, 0x80, 0xff]) throwsCode(rawHeader(type, 1, 0, 0), 'PACKET_BAD_TYPE');
+  for (const type of [0, 8, 9, 0x7f, 0x80, 0xff]) throwsCode(rawHeader(type, 1, 0, 0), 'PACKET_BAD_TYPE');
 });
 
 test('malformed: reserved bits set', T, () => {
