@@ -137,9 +137,8 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
       onEnd: (reason) => {
         const record = sessions.get(id);
         sessions.delete(id);
-        if (!record?.up) return;
-        if (closing) plane.removePeer(record.peer, reason);
-        else outages.lost(record.peer, reason);
+        if (!record?.up || closing) return; // closing: the data plane is closed already
+        outages.lost(record.peer, reason);
       },
     });
     sessions.set(id, { session, address: conn.remote, peer: id, up: false });
@@ -176,9 +175,11 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
       if (closing) return;
       closing = true;
       outages.close();
+      // the shards reset every stream while the paths are up, so the clients learn at once that this
+      // session is over (they would otherwise hold their streams for a resume that cannot come)
+      await plane.close();
       for (const { session } of [...sessions.values()]) session.end('host shutting down');
       await signaling.close();
-      await plane.close();
     },
   };
 }
