@@ -309,7 +309,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     awaitingPeer = true;
     // what was held out of order comes again: the peer resends from our next sequence number
     let held = 0;
-    for (const p of inbound.held.values()) held += p.payload.byteLength;
+    for (const p of inbound.held.values()) if (p.type === PacketType.DATA) held += p.payload.byteLength;
     inbound.held.clear();
     inbound.heldBytes = 0;
     env.send(encodePacket(PacketType.RESUME, streamId, inbound.next, u32Payload(window.resume(held))));
