@@ -13,7 +13,9 @@ import { startDataPlane, type DataPlaneStats } from './dataplane/data-plane.js';
 import { changeForwards } from './dataplane/reconfigure.js';
 import { clientSignaling } from './signaling/carriers.js';
 import { connectSession, type Session, type ClientHandshakeOptions } from './signaling/client-handshake.js';
-import { firstSession, reconnect } from './signaling/reconnect.js';
+import { firstSession, reconnect, RESUME_RETRY_MAX_MS } from './signaling/reconnect.js';
+import type { ResumeTicket } from './signaling/resumption.js';
+import { createOutages, type OutageCounters } from './dataplane/outages.js';
 import type { SessionPath } from './webrtc/path.js';
 
 export interface ClientOptions extends SideOptions {
@@ -39,12 +41,19 @@ export interface ClientStats extends DataPlaneStats {
   peers: number;
   /** the path to the host, while connected */
   paths: (SessionPath | null)[];
+  /** resumes after a lost path, and the outages' length */
+  outages: OutageCounters;
 }
 
 export interface ClientHandle {
   /** The services the host exposes (from its welcome). */
   services: string[];
   connected(): boolean;
+  /** The path to the host broke and streams wait for it to come back (resume). */
+  reconnecting(): boolean;
+  /** Drops the current PeerConnection as a broken path would (say, after a network change): the
+   *  client builds a new one, and with resume on the streams go on over it. */
+  dropPath(reason: string): void;
   /** The path the session takes now (live RTT); null while disconnected. */
   path(): SessionPath | null;
   /** Resolves on the next (re)connection. */
@@ -67,7 +76,8 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   const signaling = clientSignaling(options);
   const ice = iceOptions(options, (message) => log.warn(message));
   const handshake: ClientHandshakeOptions = { pin: signaling.pin, hostName: signaling.hostName, window: windowOffer(config), log, ice, fallback: options.fallback };
-  const connect = async () => connectSession(await signaling.open(), handshake);
+  let ticket: ResumeTicket | undefined; // the session to resume after an outage
+  const connect = async () => connectSession(await signaling.open(), { ...handshake, resume: outages.waiting(0) ? ticket : undefined });
 
   // the listeners first: a port in use fails start-up before the host is contacted
   let session: Session | null = null;
@@ -75,6 +85,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
     role: 'client', workers, config, forwards: options.forwards, log, logLevel: options.logLevel ?? 'info', logFormat: options.logFormat, measureLoop: options.measureLoop,
     onPeerDead: (_peer, reason) => session?.end(`host gone: ${reason}`),
   });
+  const outages = createOutages(plane, log, options.reconnect === false ? 0 : config.resumeTimeoutMs);
   try {
     session = await firstSession(connect, log);
   } catch (err) {
@@ -92,24 +103,29 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
 
   function attach(s: Session): void {
     session = s;
+    ticket = s.ticket;
     services = s.services;
-    plane.addPeer(0, s.channels, s.sendWindow);
+    if (!(s.resumed === true && outages.resumed(0, s.channels, s.sendWindow))) {
+      outages.abandon(0, s.resumed === false ? 'the host did not resume the session (it restarted, or its resume deadline passed)' : 'a new session');
+      plane.addPeer(0, s.channels, s.sendWindow);
+    }
     connected = true;
     for (const w of connectedWaiters) w();
     connectedWaiters = [];
     void s.ended.then((reason) => {
       connected = false;
-      plane.removePeer(0, reason);
-      if (closing) return;
-      log.warn('lost the host; closing its streams', { reason });
+      if (closing) return plane.removePeer(0, reason);
+      log.warn('lost the host; reconnecting', { reason });
+      outages.lost(0, reason); // the streams wait for the host, or are reset now without resume
       if (options.reconnect === false) return;
-      reconnect(connect, log, () => closing).then((next) => {
+      reconnect(connect, log, () => closing, () => (outages.waiting(0) ? RESUME_RETRY_MAX_MS : 30000)).then((next) => {
         if (!next) return;
         log.info('reconnected to the host', { path: next.path() });
         attach(next);
         options.onReconnect?.(next.path());
       }, (err: TunnelError) => {
         log.error(`giving up: ${err.message}`);
+        outages.abandon(0, err.message);
         options.onFatal?.(err);
       });
     });
@@ -119,9 +135,11 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   return {
     get services() { return services; },
     connected: () => connected,
+    reconnecting: () => outages.waiting(0),
+    dropPath: (reason) => { if (connected) session?.end(reason); },
     path: () => (connected ? session?.path() ?? null : null),
     whenConnected: () => (connected ? Promise.resolve() : new Promise((resolve) => connectedWaiters.push(resolve))),
-    stats: async () => ({ ...(await plane.stats()), peers: connected ? 1 : 0, paths: connected ? [session?.path() ?? null] : [] }),
+    stats: async () => ({ ...(await plane.stats()), peers: connected ? 1 : 0, paths: connected ? [session?.path() ?? null] : [], outages: { ...outages.counters } }),
     forwards: () => forwards,
     async setForwards(next) {
       if (closing) return;
@@ -138,6 +156,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
     async close() {
       if (closing) return;
       closing = true;
+      outages.close();
       await plane.close(); // the shards send their RESETs before the session goes
       session?.end('client shutting down');
     },

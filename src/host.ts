@@ -16,6 +16,8 @@ import { acceptClient, type HostSession } from './signaling/host-handshake.js';
 import { createGuard, type GuardOptions, type GuardCounts } from './signaling/guard.js';
 import { changeServices } from './dataplane/reconfigure.js';
 import type { SignalConn } from './signaling/conn.js';
+import { createResumeBook, type ResumeTicket } from './signaling/resumption.js';
+import { createOutages, type OutageCounters } from './dataplane/outages.js';
 import type { SessionPath } from './webrtc/path.js';
 
 export interface HostOptions extends SideOptions {
@@ -51,6 +53,8 @@ export interface HostStats extends DataPlaneStats {
   paths: (SessionPath | null)[];
   /** the PIN guard's counts since start */
   pin: GuardCounts;
+  /** clients resumed after a lost path, and the outages' length */
+  outages: OutageCounters;
 }
 
 export interface HostHandle {
@@ -89,33 +93,55 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
   const ice = iceOptions(options, (message) => log.warn(message));
   const guard = createGuard(options.guard);
   const maxClients = options.maxClients ?? 64;
-  const sessions = new Map<number, { session: HostSession; address: string }>();
+  /** by signaling connection; `peer` is the data plane's (a resumed client keeps its first one) */
+  const sessions = new Map<number, { session: HostSession; address: string; peer: number; up: boolean }>();
   let services = options.services;
   let nextPeer = 1;
   let closing = false;
 
   const plane = await startDataPlane({
     role: 'host', workers, config, services, log, logLevel: options.logLevel ?? 'info', logFormat: options.logFormat, measureLoop: options.measureLoop,
-    onPeerDead: (peer, reason) => sessions.get(peer)?.session.end(`peer gone: ${reason}`),
+    onPeerDead: (peer, reason) => { for (const s of sessions.values()) if (s.peer === peer && s.up) s.session.end(`peer gone: ${reason}`); },
   });
+  const resumable = config.resumeTimeoutMs > 0;
+  const book = createResumeBook();
+  const outages = createOutages(plane, log, config.resumeTimeoutMs, (peer) => book.forget(peer));
   const onConnection = (conn: SignalConn) => {
-    const peer = nextPeer++;
+    const id = nextPeer++;
+    let ticket: ResumeTicket | null = null;
+    let resumeOf: number | null = null;
     const session = acceptClient(conn, {
-      peer, pin, guard, ice, log,
+      peer: id, pin, guard, ice, log,
       services: Object.keys(services),
       window: windowOffer(config),
       fallback: options.fallback !== false,
       busy: closing ? 'the host is shutting down' : sessions.size >= maxClients ? 'the host has too many clients' : undefined,
+      onTicket: (t) => { ticket = t; },
+      onResume: (request, handshake) => {
+        const peer = resumable ? book.claim(request.rid, request.proof, handshake) : null;
+        if (peer === null) return false;
+        // the old path may not have timed out here yet: it ends now, and its streams wait for this one
+        for (const s of sessions.values()) if (s.peer === peer && s.up) s.session.end('the client resumes on a new connection');
+        resumeOf = peer;
+        return true;
+      },
       onChannels: (channels, sendWindow, path) => {
-        plane.addPeer(peer, channels, sendWindow);
-        options.onPeer?.({ peer, address: conn.remote, path: path() });
+        const record = sessions.get(id);
+        if (!record) return;
+        if (resumeOf !== null && outages.resumed(resumeOf, channels, sendWindow)) record.peer = resumeOf;
+        else plane.addPeer(id, channels, sendWindow);
+        record.up = true;
+        if (resumable && ticket) book.issue(record.peer, ticket);
+        options.onPeer?.({ peer: record.peer, address: conn.remote, path: path() });
       },
       onEnd: (reason) => {
-        sessions.delete(peer);
-        plane.removePeer(peer, reason);
+        const record = sessions.get(id);
+        sessions.delete(id);
+        if (!record?.up || closing) return; // closing: the data plane is closed already
+        outages.lost(record.peer, reason);
       },
     });
-    sessions.set(peer, { session, address: conn.remote });
+    sessions.set(id, { session, address: conn.remote, peer: id, up: false });
   };
   let signaling: Awaited<ReturnType<typeof startHostSignaling>>;
   try {
@@ -129,11 +155,11 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     url: signaling.url, port: signaling.port, pin,
     code: signaling.relayId === undefined ? undefined : makeCode(signaling.relayId, pin),
     peers: () => [...sessions.values()].filter((s) => s.session.connected()).length,
-    paths: () => [...sessions].filter(([, s]) => s.session.connected()).map(([peer, s]) => ({ peer, address: s.address, path: s.session.path() })),
+    paths: () => [...sessions.values()].filter((s) => s.session.connected()).map((s) => ({ peer: s.peer, address: s.address, path: s.session.path() })),
     listening: () => !closing,
     stats: async () => {
       const connected = [...sessions.values()].filter((s) => s.session.connected());
-      return { ...(await plane.stats()), peers: connected.length, paths: connected.map((s) => s.session.path()), pin: guard.counts() };
+      return { ...(await plane.stats()), peers: connected.length, paths: connected.map((s) => s.session.path()), pin: guard.counts(), outages: { ...outages.counters } };
     },
     services: () => services,
     setServices(next) {
@@ -148,9 +174,12 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     async close() {
       if (closing) return;
       closing = true;
+      outages.close();
+      // the shards reset every stream while the paths are up, so the clients learn at once that this
+      // session is over (they would otherwise hold their streams for a resume that cannot come)
+      await plane.close();
       for (const { session } of [...sessions.values()]) session.end('host shutting down');
       await signaling.close();
-      await plane.close();
     },
   };
 }

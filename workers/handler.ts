@@ -16,51 +16,34 @@
 // (write() returned true, or 'drain'); the window starts small and grows while the peer keeps it
 // busy (./receive-window.ts). A peer that sends past its window is reset: our memory for one stream
 // is therefore bounded by its window (reassembler + socket write buffer) plus one packet.
+//
+// Resume (the path broke; the peer stays): ./retention.ts keeps what the peer has not confirmed.
+//
+//   suspend() ─▶ stop reading; sequenced packets are kept, not sent; no WINDOW (credit is reconciled)
+//   resume()  ─▶ drop packets held out of order, send RESUME {our next seq, credit}; wait for the peer's
+//   peer's RESUME {its next, credit} ─▶ resend from its next, credit = its credit - resent bytes
+//                                       (+ WINDOWs that overtook its RESUME); read again
 
 import type net from 'node:net';
-import { HEADER_BYTES, PacketType, encodePacket, payloadText, MAX_PAYLOAD_BYTES, type Packet } from '../src/shared/packet.js';
+import { HEADER_BYTES, PacketType, encodePacket, payloadText, readU32, u32Payload, MAX_PAYLOAD_BYTES, type Packet } from '../src/shared/packet.js';
 import { ResetReason } from '../src/shared/reset-reason.js';
-import type { DataPlaneConfig } from '../src/shared/limits.js';
+import type { StreamEnv } from './stream-env.js';
+import { createRetention } from './retention.js';
 import { trace, TraceEvent } from '../src/shared/trace.js';
 import { createReassembler, reassemble } from './reassembler.js';
 import { createReceiveWindow } from './receive-window.js';
 
-/** What the shard gives a stream. */
-export interface StreamEnv {
-  streamId: number;
-  config: DataPlaneConfig;
-  /** The peer's receive window for this stream: what it may have in flight at first, and the most
-   *  the peer may ever grant (bytes). */
-  sendWindow: { initial: number; max: number };
-  /** The current round-trip time to the peer (ms). */
-  rttMs(): number;
-  /** Asks to grow this stream's receive window by `bytes`; returns what the budget grants. */
-  grow(bytes: number): number;
-  /** The stream is over: the window it grew beyond its initial size goes back to the budget. */
-  release(bytes: number): void;
-  /** Queue one encoded message of this stream for the DataChannel. */
-  send(message: Uint8Array): void;
-  /** A recycled buffer for a packet of `bytes` (header included), if the shard has one. */
-  spare(bytes: number): ArrayBuffer | undefined;
-  /** True while the shard may still post to the main thread (its hop allowance is not spent), or,
-   *  given the size of what the stream just read, while that was a small read. */
-  mayPost(lastRead?: number): boolean;
-  /** Call `resume` once the shard may post again. */
-  onAllowance(resume: () => void): void;
-  /** Host only: open a TCP connection to an exposed service, or say why not. */
-  dial(service: string): net.Socket | string;
-  /** The stream is over; `reason` is null after a clean close, else the reset reason. */
-  done(reason: string | null, sentReset: boolean): void;
-  /** Counters the shard reports: bytes this stream holds (reassembler + socket write buffer), and bytes
-   *  moved: written to our socket (in), read from it (out). */
-  count(buffered: number, bytesIn: number, bytesOut: number): void;
-}
-
 /** How long a new client stream's CONNECT waits for the application's first bytes (ms). */
 const CONNECT_HOLD_MS = 2;
 
+export type { StreamEnv } from './stream-env.js';
+
 export interface StreamHandle {
   packet(p: Packet): void;
+  /** The path to the peer broke; the stream waits for a new one (see the top of the file). */
+  suspend(): void;
+  /** A new path is up: tell the peer where we stand. */
+  resume(): void;
   /** Ends the stream now (peer gone, shutdown); sends a RESET when the peer can still hear it. */
   abort(reason: string, tellPeer: boolean): void;
 }
@@ -90,6 +73,12 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
   let readEnded = false;
   let finSent = false;
   let reading = false;
+  // resume: what the peer has not confirmed, while resume is on
+  const sent = config.resumeTimeoutMs > 0 ? createRetention() : null;
+  let suspended = false; // the path is down
+  let awaitingPeer = false; // we sent our RESUME; the peer's has not come
+  let pendingCredit = 0; // WINDOW credit that overtook the peer's RESUME
+  const paused = () => suspended || awaitingPeer;
 
   let pendingTimer: NodeJS.Timeout | null = null;
   let connectHold: NodeJS.Timeout | null = null;
@@ -107,7 +96,15 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     if (!connectHold || over) return;
     clearTimeout(connectHold);
     connectHold = null;
-    env.send(encodePacket(PacketType.CONNECT, streamId, sendSeq++, Buffer.from(service ?? '', 'utf8')));
+    sendSequenced(PacketType.CONNECT, Buffer.from(service ?? '', 'utf8'));
+  }
+
+  /** Sends a CONNECT, DATA or FIN with the next sequence number, keeping it until the peer confirms
+   *  it; while the path is down it is only kept. */
+  function sendSequenced(type: PacketType, payload?: Uint8Array, into?: ArrayBuffer): void {
+    const seq = sendSeq++;
+    sent?.keep(type, seq, payload);
+    if (!paused()) env.send(encodePacket(type, streamId, seq, payload, into));
   }
 
   function attach(s: net.Socket): void {
@@ -130,8 +127,18 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
   function packet(p: Packet): void {
     if (over) return;
     switch (p.type) {
-      case PacketType.WINDOW:
-        onCredit(p.seq);
+      case PacketType.WINDOW: {
+        const ack = readU32(p.payload);
+        if (sent && ack !== undefined && !sent.confirm(ack, sendSeq)) {
+          reset(ResetReason.PROTOCOL, `acknowledgement ${ack} beyond what was sent (${sendSeq})`);
+          return;
+        }
+        if (awaitingPeer) pendingCredit += p.seq;
+        else onCredit(p.seq);
+        return;
+      }
+      case PacketType.RESUME:
+        onPeerResume(p.seq, readU32(p.payload) ?? 0);
         return;
       case PacketType.RESET:
         finish(`${ResetReason.PEER_RESET}: ${payloadText(p.payload)}`, false);
@@ -195,7 +202,8 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
 
   function credit(bytes: number): void {
     const back = window.consumed(bytes);
-    if (back > 0) env.send(encodePacket(PacketType.WINDOW, streamId, back));
+    // while the path is down the credit is not sent: resume() reconciles it
+    if (back > 0 && !suspended) env.send(encodePacket(PacketType.WINDOW, streamId, back, u32Payload(inbound.next)));
   }
 
   function openService(name: string): void {
@@ -230,7 +238,7 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     let offset = 0;
     while (offset < chunk.byteLength && sendCredit > 0) {
       const n = Math.min(chunk.byteLength - offset, sendCredit, MAX_PAYLOAD_BYTES);
-      env.send(encodePacket(PacketType.DATA, streamId, sendSeq++, chunk.subarray(offset, offset + n), env.spare(HEADER_BYTES + n)));
+      sendSequenced(PacketType.DATA, chunk.subarray(offset, offset + n), env.spare(HEADER_BYTES + n));
       sendCredit -= n;
       offset += n;
     }
@@ -266,12 +274,12 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
   function sendFin(): void {
     if (finSent || over) return;
     finSent = true;
-    env.send(encodePacket(PacketType.FIN, streamId, sendSeq++));
+    sendSequenced(PacketType.FIN);
     maybeDone();
   }
 
   function startReading(): void {
-    if (over || !socket || reading || stash || readEnded) return;
+    if (over || !socket || reading || stash || readEnded || paused()) return;
     reading = true;
     socket.resume();
   }
@@ -287,10 +295,62 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     env.onAllowance(startReading);
   }
 
+  // ---- resume ----
+
+  function suspend(): void {
+    if (over || !sent) return;
+    suspended = true;
+    stopReading();
+  }
+
+  function resume(): void {
+    if (over || !suspended) return;
+    suspended = false;
+    awaitingPeer = true;
+    // what was held out of order comes again: the peer resends from our next sequence number
+    let held = 0;
+    for (const p of inbound.held.values()) if (p.type === PacketType.DATA) held += p.payload.byteLength;
+    inbound.held.clear();
+    inbound.heldBytes = 0;
+    env.send(encodePacket(PacketType.RESUME, streamId, inbound.next, u32Payload(window.resume(held))));
+  }
+
+  function onPeerResume(next: number, credit: number): void {
+    if (!sent || !awaitingPeer) {
+      reset(ResetReason.PROTOCOL, 'unexpected RESUME');
+      return;
+    }
+    const oldest = sent.confirm(next, sendSeq) ? sent.oldest() ?? sendSeq : -1;
+    if (oldest !== next) {
+      reset(ResetReason.PROTOCOL, `RESUME from seq ${next}: kept ${oldest < 0 ? 'nothing that old' : `from ${oldest}`}, sent up to ${sendSeq}`);
+      return;
+    }
+    awaitingPeer = false;
+    let resent = 0;
+    for (const k of sent.pending()) {
+      env.send(encodePacket(k.type, streamId, k.seq, k.payload));
+      if (k.type === PacketType.DATA && k.payload) resent += k.payload.byteLength;
+    }
+    sendCredit = credit - resent + pendingCredit;
+    pendingCredit = 0;
+    if (sendCredit > env.sendWindow.max) {
+      reset(ResetReason.FLOW_VIOLATION, `credit ${sendCredit} after resume exceeds window ${env.sendWindow.max}`);
+      return;
+    }
+    if (stash && sendCredit > 0) {
+      const rest = stash;
+      stash = null;
+      sendData(rest);
+    }
+    if (!stash && readEnded) sendFin();
+    else if (!stash) startReading();
+    maybeDone();
+  }
+
   // ---- the end ----
 
   function maybeDone(): void {
-    if (finSent && inboundFinished) finish(null, false);
+    if (finSent && inboundFinished && !paused()) finish(null, false);
   }
 
   function reset(reason: string, detail: string): void {
@@ -324,5 +384,5 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     else finish(reason, false);
   }
 
-  return { packet, abort };
+  return { packet, abort, suspend, resume };
 }

@@ -89,6 +89,15 @@ export function createReceiveWindow(options: ReceiveWindowOptions) {
       creditable = 0;
       return credit;
     },
+    /** A resume: the packets held out of order (`heldBytes` of payload) are dropped, since the peer
+     *  sends again everything from our next sequence number; what the socket already took counts as
+     *  credited (the WINDOWs of the outage were lost). Returns what the peer may now have in flight:
+     *  the window less what we hold delivered but not yet written out. */
+    resume(heldBytes: number): number {
+      unacked -= heldBytes + creditable;
+      creditable = 0;
+      return Math.max(0, size - unacked);
+    },
     /** The current window (bytes). */
     size: () => size,
     /** How much the window grew beyond its initial size: what the budget gets back when the stream ends. */

@@ -7,7 +7,7 @@
 // returns it once the bytes are on the DataChannel.
 
 import net from 'node:net';
-import { FULL_PACKET_BYTES, decodePackets, isSequenced, peekStreamId, peekPacketBytes, PacketError, type Packet } from '../src/shared/packet.js';
+import { FULL_PACKET_BYTES, PacketType, encodePacket, u32Payload, decodePackets, isSequenced, peekStreamId, peekPacketBytes, PacketError, type Packet } from '../src/shared/packet.js';
 import { ResetReason } from '../src/shared/reset-reason.js';
 import { createLogger } from '../src/shared/log.js';
 import { onceATurn } from '../src/shared/turn.js';
@@ -43,6 +43,8 @@ interface PeerUp {
   rttMs: number;
   /** how much our streams' receive windows have grown beyond their start, together */
   grown: number;
+  /** the path is down; the streams wait for it to come back */
+  suspended?: boolean;
 }
 const peerOfKey = (k: number) => Math.floor(k / 0x1_0000_0000);
 
@@ -72,7 +74,7 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
 
   const listeners = role === 'client' ? startListeners({
     index, forwards: init.forwards, outageWaitMs: config.outageWaitMs, link, log,
-    peerUp: () => peersUp.has(0),
+    peerUp: () => peersUp.has(0) && peersUp.get(0)?.suspended !== true,
     idTaken: (id) => {
       expire(quarantine, Date.now());
       return streams.has(key(0, id)) || quarantine.has(id);
@@ -218,6 +220,10 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
     const k = key(peer, p.streamId);
     const stream = streams.get(k);
     if (stream) return stream;
+    if (p.type === PacketType.RESUME) {
+      unknownResume(peer, p.seq, p.streamId);
+      return undefined;
+    }
     if (role === 'host' && isSequenced(p.type) && peersUp.has(peer)) {
       expire(tombstones, Date.now());
       if (!tombstones.has(k)) return open(peer, p.streamId, null, null);
@@ -226,6 +232,19 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
     stats.lateDropped++;
     if (role === 'host') released(peer, p.streamId);
     return undefined;
+  }
+
+  /** The peer resumes a stream we do not have. A host that never got the stream's CONNECT (lost
+   *  with the old path) answers as a new stream would, and the CONNECT comes again; otherwise the
+   *  stream ended here during the outage: RESET. */
+  function unknownResume(peer: number, next: number, id: number): void {
+    expire(tombstones, Date.now());
+    if (role === 'host' && next === 0 && !tombstones.has(key(peer, id))) {
+      post(peer, id, encodePacket(PacketType.RESUME, id, 0, u32Payload(config.initialWindowBytes)));
+    } else {
+      post(peer, id, encodePacket(PacketType.RESET, id, 0, Buffer.from(`${ResetReason.PEER_GONE}: stream not found on resume`)));
+    }
+    released(peer, id);
   }
 
   /** A message with a bad packet: the packets before and after it still count, in order (they may be
@@ -269,6 +288,23 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
     for (const k of tombstones.keys()) if (peerOfKey(k) === peer) tombstones.delete(k);
   }
 
+  function peerSuspend(peer: number, reason: string): void {
+    const up = peersUp.get(peer);
+    if (up) up.suspended = true;
+    let n = 0;
+    for (const [k, stream] of streams) if (peerOfKey(k) === peer) { stream.suspend(); n++; }
+    if (n > 0) log.info('path lost; streams wait for it', { peer, streams: n, reason });
+  }
+
+  function peerResume(peer: number, sendWindow: WindowOffer): void {
+    const up = peersUp.get(peer);
+    peersUp.set(peer, { sendWindow, rttMs: up?.rttMs ?? DEFAULT_RTT_MS, grown: up?.grown ?? 0 });
+    let n = 0;
+    for (const [k, stream] of [...streams]) if (peerOfKey(k) === peer) { stream.resume(); n++; }
+    if (n > 0) log.info('path back; resuming streams', { peer, streams: n });
+    listeners?.peerUp();
+  }
+
   function shutdown(): void {
     loopDelay.stop();
     listeners?.stop();
@@ -289,6 +325,8 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
         listeners?.peerUp();
         break;
       case 'peer-down': peerDown(msg.peer, msg.reason); break;
+      case 'peer-suspend': peerSuspend(msg.peer, msg.reason); break;
+      case 'peer-resume': peerResume(msg.peer, msg.sendWindow); break;
       case 'peer-rtt': {
         const up = peersUp.get(msg.peer);
         if (up) up.rttMs = msg.rttMs;

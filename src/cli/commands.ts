@@ -30,6 +30,7 @@ const common = {
   rendezvous: { type: 'string' },
   window: { type: 'string' },
   keepalive: { type: 'string' },
+  'resume-timeout': { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   metrics: { type: 'string' },

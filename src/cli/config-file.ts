@@ -30,6 +30,7 @@ const SCHEMA: Record<string, { kind: Kind; side?: Side }> = {
   rendezvous: { kind: 'string' },
   window: { kind: 'size' },
   keepalive: { kind: 'duration' },
+  'resume-timeout': { kind: 'duration' },
   'log-level': { kind: 'string' },
   'log-format': { kind: 'string' },
   metrics: { kind: 'string' },
@@ -156,6 +157,7 @@ function apply(said: Said, key: string, value: Checked, dir: string): void {
     case 'code': said.code = str(); break;
     case 'window': said.window = typeof value === 'number' ? value : parseSize(str()); break;
     case 'keepalive': said.keepalive = typeof value === 'number' ? value : parseDuration(str()); break;
+    case 'resume-timeout': said.resumeTimeout = typeof value === 'number' ? value : parseDuration(str()); break;
     case 'log-level':
       if (!isLevel(str())) throw new RangeError(`must be error, warn, info or debug, got '${str()}'`);
       said.logLevel = str() as Said['logLevel'];

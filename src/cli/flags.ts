@@ -73,6 +73,7 @@ export interface CommonFlags {
   rendezvous?: string | undefined;
   window?: string | undefined;
   keepalive?: string | undefined;
+  'resume-timeout'?: string | undefined;
   'log-level'?: string | undefined;
   'log-format'?: string | undefined;
   metrics?: string | undefined;
@@ -110,6 +111,7 @@ export function saidByFlags(values: SideFlags): Said {
   set('code', values.code);
   set('window', size(values.window, '--window', 64 * 1024));
   set('keepalive', duration(values.keepalive, '--keepalive', 10));
+  set('resumeTimeout', duration(values['resume-timeout'], '--resume-timeout', 0));
   if (values['log-level'] !== undefined) {
     if (!isLevel(values['log-level'])) throw tunnelError('BAD_FLAG', `--log-level must be error, warn, info or debug, got '${values['log-level']}'`);
     said.logLevel = values['log-level'];

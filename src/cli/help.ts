@@ -28,6 +28,8 @@ const COMMON_HELP = `  --workers N              worker threads, 0-${MAX_SHARDS} 
   --window SIZE            a fixed per-stream flow-control window, e.g. 4MiB (default: automatic, from
                            256KiB growing per round trip to what the path needs, up to 16MiB)
   --keepalive DURATION     keepalive interval, e.g. 1s (the default), 500ms; a peer silent for 5 is gone
+  --resume-timeout DURATION  how long open connections wait for a lost peer to come back on a new path
+                           (default 1m); 0 resets them at once
   --log-level LEVEL        error, warn, info (default) or debug
   --log-format FORMAT      text (default) or json (one JSON object per line, for journald or Loki)
   --metrics [ADDR:]PORT    serve Prometheus /metrics and /healthz there (ADDR defaults to 127.0.0.1)

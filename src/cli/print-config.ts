@@ -37,6 +37,7 @@ export function renderConfig(s: Settings): string {
   if (s.window === undefined) comments.push('# window: automatic (starts at 256KiB, grows per round trip up to 16MiB)');
   else doc.window = formatSize(s.window);
   doc.keepalive = formatDuration(s.keepalive);
+  doc['resume-timeout'] = formatDuration(s.resumeTimeout);
   doc['log-level'] = s.logLevel;
   doc['log-format'] = s.logFormat;
   if (s.metrics) doc.metrics = forwardKey(s.metrics);

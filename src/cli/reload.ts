@@ -19,7 +19,7 @@ export interface Reloadable {
 }
 
 /** Settings a running process cannot take without a restart. */
-const FIXED: (keyof Settings)[] = ['listen', 'connect', 'workers', 'pin', 'tls', 'ca', 'iceServers', 'iceBind', 'window', 'keepalive', 'logFormat', 'metrics', 'pidFile', 'quiet'];
+const FIXED: (keyof Settings)[] = ['listen', 'connect', 'workers', 'pin', 'tls', 'ca', 'iceServers', 'iceBind', 'window', 'keepalive', 'resumeTimeout', 'logFormat', 'metrics', 'pidFile', 'quiet'];
 
 const KEY_NAMES: Partial<Record<keyof Settings, string>> = {
   iceServers: 'ice-servers', iceBind: 'ice-bind', logFormat: 'log-format', pidFile: 'pid-file', tls: 'tls-cert/tls-key',

@@ -31,7 +31,7 @@ function sideOptions(settings: Settings, log: Logger): SideOptions {
     fallback: settings.fallback,
     mtu: settings.mtu,
     logLevel: settings.logLevel, logFormat: settings.logFormat, log, measureLoop: settings.metrics !== undefined,
-    config: { ...window, keepaliveMs: settings.keepalive, peerTimeoutMs: 5 * settings.keepalive },
+    config: { ...window, keepaliveMs: settings.keepalive, peerTimeoutMs: 5 * settings.keepalive, resumeTimeoutMs: settings.resumeTimeout },
   };
 }
 
@@ -180,7 +180,7 @@ export async function runClient(settings: Settings, flags: Said): Promise<number
       : { ok: false, body: { status: 'unavailable', side: 'client', reason: 'not connected to the host (reconnecting)' } }),
     handle, say,
   );
-  const stopStatus = settings.quiet ? () => {} : startStatusLine({ stats: () => handle.stats(), peers: () => (handle.connected() ? 1 : 0), path: () => shortPath(handle.path(), true) });
+  const stopStatus = settings.quiet ? () => {} : startStatusLine({ stats: () => handle.stats(), peers: () => (handle.connected() ? 1 : 0), path: () => (handle.reconnecting() ? 'reconnecting' : shortPath(handle.path(), true)) });
   const close = async () => { stopStatus(); await handle.close(); await closeFrame(); };
   return Promise.race([
     untilSignal(close),

@@ -33,6 +33,7 @@ export interface Said {
   code?: string;
   window?: number;
   keepalive?: number;
+  resumeTimeout?: number;
   logLevel?: Level;
   logFormat?: LogFormat;
   metrics?: { host: string; port: number };
@@ -67,6 +68,8 @@ export interface Settings {
   /** undefined: the automatic window (it grows per round trip); a number: fixed at that size */
   window?: number | undefined;
   keepalive: number;
+  /** how long streams wait for a lost peer to come back (ms); 0: resume off */
+  resumeTimeout: number;
   logLevel: Level;
   logFormat: LogFormat;
   metrics?: { host: string; port: number } | undefined;
@@ -116,6 +119,7 @@ export function merge(side: Side, flags: Said, file: Said, config?: string, read
     rendezvous: pick('rendezvous'),
     window: pick('window'),
     keepalive: pick('keepalive') ?? defaultConfig.keepaliveMs,
+    resumeTimeout: pick('resumeTimeout') ?? defaultConfig.resumeTimeoutMs,
     logLevel: pick('logLevel') ?? 'info',
     logFormat: pick('logFormat') ?? 'text',
     metrics: pick('metrics'),

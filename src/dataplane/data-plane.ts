@@ -132,6 +132,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   return {
     addPeer: (peer: number, channels: PeerChannels, sendWindow: WindowOffer) => dispatcher.addPeer(peer, channels, sendWindow),
     removePeer: (peer: number, reason: string) => dispatcher.removePeer(peer, reason),
+    suspendPeer: (peer: number, reason: string) => dispatcher.suspendPeer(peer, reason),
+    resumePeer: (peer: number, channels: PeerChannels, sendWindow: WindowOffer) => dispatcher.resumePeer(peer, channels, sendWindow),
     async stats(timeoutMs = STATS_TIMEOUT_MS): Promise<DataPlaneStats> {
       const shards = await Promise.all(pool.posts.map((_, index) => shardStats(index, timeoutMs)));
       return { shards, dispatcher: { ...dispatcher.counters }, bufferedBytes: dispatcher.bufferedBytes(), queuedBytes: dispatcher.queuedBytes(), workerRestarts: restarts };
@@ -166,6 +168,10 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
 export interface DataPlane {
   addPeer(peer: number, channels: PeerChannels, sendWindow: WindowOffer): void;
   removePeer(peer: number, reason: string): void;
+  /** The path to the peer broke: its streams wait (see workers/handler.ts, resume). */
+  suspendPeer(peer: number, reason: string): void;
+  /** The peer is back on new channels: its streams go on. */
+  resumePeer(peer: number, channels: PeerChannels, sendWindow: WindowOffer): void;
   stats(timeoutMs?: number): Promise<DataPlaneStats>;
   setServices(services: Record<string, Service>): void;
   setForwards(forwards: Forward[]): Promise<void>;

@@ -94,6 +94,8 @@ export function createDispatcher(options: DispatcherOptions) {
       state.link.sendNow(encodePacket(PacketType.RESET, id, 0, Buffer.from(`${ResetReason.TOO_MANY_STREAMS}: limit ${config.maxStreamsPerPeer}`)));
     } else if (shard === Route.DROP) {
       counters.dropped++;
+      // the peer resumes a stream that ended here while the path was down: it must not wait for it
+      if (type === PacketType.RESUME) state.link.sendNow(encodePacket(PacketType.RESET, id, 0, Buffer.from(`${ResetReason.PEER_GONE}: stream not found on resume`)));
     }
     return shard;
   }
@@ -179,6 +181,11 @@ export function createDispatcher(options: DispatcherOptions) {
 
   function addPeer(peer: number, channels: PeerChannels, sendWindow: WindowOffer): void {
     routes.addPeer(peer);
+    attach(peer, channels, sendWindow);
+    for (const post of shards) post({ t: 'peer-up', peer, sendWindow });
+  }
+
+  function attach(peer: number, channels: PeerChannels, sendWindow: WindowOffer): void {
     const state: PeerState = {
       sendWindow,
       small: [],
@@ -191,20 +198,41 @@ export function createDispatcher(options: DispatcherOptions) {
       }),
     };
     peers.set(peer, state);
-    for (const post of shards) post({ t: 'peer-up', peer, sendWindow });
   }
 
-  function removePeer(peer: number, reason: string): void {
+  /** The peer's channels are gone: what waited for them is dropped (the shards get their allowance
+   *  back). The routes stay until removePeer. */
+  function detach(peer: number): boolean {
     const state = peers.get(peer);
-    if (!state) return;
+    if (!state) return false;
     peers.delete(peer);
-    routes.removePeer(peer);
-    for (const item of state.small) mail.handedOver(item); // dropped: the shards get their allowance back
+    for (const item of state.small) mail.handedOver(item);
     state.small = [];
     state.link.close();
     mail.removePeer(peer);
-    for (const post of shards) post({ t: 'peer-down', peer, reason });
     scheduleTurn();
+    return true;
+  }
+
+  function removePeer(peer: number, reason: string): void {
+    const known = routes.has(peer);
+    detach(peer);
+    routes.removePeer(peer);
+    if (known) for (const post of shards) post({ t: 'peer-down', peer, reason });
+  }
+
+  /** The path to the peer broke but its streams wait for a new one (resume): the routes stay. */
+  function suspendPeer(peer: number, reason: string): void {
+    if (!detach(peer)) return;
+    for (const post of shards) post({ t: 'peer-suspend', peer, reason });
+  }
+
+  /** The peer is back on new channels: its streams go on where they stopped. */
+  function resumePeer(peer: number, channels: PeerChannels, sendWindow: WindowOffer): void {
+    if (!routes.has(peer)) routes.addPeer(peer);
+    detach(peer);
+    attach(peer, channels, sendWindow);
+    for (const post of shards) post({ t: 'peer-resume', peer, sendWindow });
   }
 
   /** A shard's thread died: reset every stream it owned on the peer's side and drop the routes. */
@@ -231,7 +259,7 @@ export function createDispatcher(options: DispatcherOptions) {
   }
 
   return {
-    addPeer, removePeer, fromShard, shardLost, shardStarted, close, counters,
+    addPeer, removePeer, suspendPeer, resumePeer, fromShard, shardLost, shardStarted, close, counters,
     routes: (peer: number) => routes.count(peer),
     rttMs: (peer: number) => peers.get(peer)?.link.rttMs() ?? null,
     queuedBytes: () => { let n = 0; for (const s of peers.values()) n += s.link.queuedBytes(); return n; },

@@ -24,7 +24,8 @@ export function createRoutes(role: 'host' | 'client', shards: number, maxStreams
     if (!routes) return Route.DROP;
     const known = routes.get(id);
     if (known !== undefined) return known;
-    const opens = type === PacketType.CONNECT || type === PacketType.DATA || type === PacketType.FIN;
+    // a RESUME of a stream the host lost with the old path goes to its shard, which answers it
+    const opens = type === PacketType.CONNECT || type === PacketType.DATA || type === PacketType.FIN || type === PacketType.RESUME;
     if (role !== 'host' || !opens) return Route.DROP; // late packet for a stream that is gone, or garbage
     if (routes.size >= maxStreamsPerPeer) return Route.REFUSE;
     const shard = hostShardFor(peer, id, shards);
@@ -56,6 +57,7 @@ export function createRoutes(role: 'host' | 'client', shards: number, maxStreams
   return {
     inbound, outbound, takeShard,
     addPeer: (peer: number) => { byPeer.set(peer, new Map()); },
+    has: (peer: number) => byPeer.has(peer),
     removePeer: (peer: number) => { byPeer.delete(peer); },
     release(peer: number, ids: number[]): void {
       const routes = byPeer.get(peer);

@@ -7,6 +7,7 @@
 // no exposed service is service="(none)", never the name the peer sent), reset reason codes, shard
 // indexes, the path kind. Never a socket id, a peer number or an address.
 
+import type { OutageCounters } from '../dataplane/outages.js';
 import client from 'prom-client';
 import type { ServiceStats, ShardStats } from '../shared/thread-messages.js';
 import type { DataPlaneStats } from '../dataplane/data-plane.js';
@@ -20,6 +21,8 @@ export interface SideStats extends DataPlaneStats {
   paths: (SessionPath | null)[];
   /** host only */
   pin?: GuardCounts;
+  /** resumes after a lost path (both sides) */
+  outages?: OutageCounters;
 }
 
 export interface MetricsSource {
@@ -91,6 +94,10 @@ export function createMetrics(source: MetricsSource): Metrics {
     for (const p of stats.paths) if (p?.rttMs != null) worst.set(pathOf(p), Math.max(worst.get(pathOf(p)) ?? 0, p.rttMs / 1000));
     for (const [path, s] of worst) g.set({ path }, s);
   });
+
+  counter('tunnel_resumes_total', 'Outages (a lost path) after which the peer came back and its streams resumed.', [], (c, { stats }) => c.inc(stats.outages?.resumes ?? 0));
+  counter('tunnel_resume_expired_total', 'Outages that outlasted --resume-timeout: their streams were reset.', [], (c, { stats }) => c.inc(stats.outages?.expired ?? 0));
+  counter('tunnel_outage_seconds_total', 'Seconds spent in outages that ended (resumed or expired).', [], (c, { stats }) => c.inc(stats.outages?.outageSeconds ?? 0));
 
   // ---- streams, per service ----
   gauge('tunnel_streams_open', 'Streams open now, by service.', ['service'], perService((s) => s.open));

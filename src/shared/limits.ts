@@ -34,6 +34,9 @@ export interface DataPlaneConfig {
   peerTimeoutMs: number;
   /** A client connection accepted while no peer is up waits this long, then is closed (ms). */
   outageWaitMs: number;
+  /** How long a lost peer's streams wait for it to come back on a new path before they are reset
+   *  (ms; `--resume-timeout`); 0 turns resume off: a lost peer's streams are reset at once. */
+  resumeTimeoutMs: number;
 }
 
 export const defaultConfig: DataPlaneConfig = {
@@ -59,6 +62,9 @@ export const defaultConfig: DataPlaneConfig = {
   keepaliveMs: 1000,
   peerTimeoutMs: 5000,
   outageWaitMs: 10000,
+  // a laptop moving between networks, a NAT that forgot its mapping, an uplink's blip: a minute
+  // covers them, and is about how long an application waits on a silent TCP connection anyway
+  resumeTimeoutMs: 60000,
 };
 
 /** A side's per-stream receive window as announced to the other side: where each stream starts and
@@ -88,6 +94,7 @@ export function verifyConfig(config: DataPlaneConfig): DataPlaneConfig {
   positive('keepaliveMs', 10);
   positive('peerTimeoutMs', 20);
   positive('outageWaitMs', 0);
+  positive('resumeTimeoutMs', 0);
   if (config.channelLowWaterBytes >= config.channelHighWaterBytes) throw new RangeError('channelLowWaterBytes must be below channelHighWaterBytes');
   if (config.peerTimeoutMs <= config.keepaliveMs) throw new RangeError('peerTimeoutMs must exceed keepaliveMs');
   return config;

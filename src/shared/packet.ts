@@ -9,7 +9,15 @@
 //
 // Ordered packets (CONNECT, DATA, FIN) carry a per-direction sequence number that counts packets,
 // starting at 0 on each stream; the reassembler restores their order because the channel is unordered.
-// WINDOW (credit in bytes), RESET and PING are not sequenced: they act as soon as they arrive.
+// WINDOW (credit in bytes), RESET, PING and RESUME are not sequenced: they act as soon as they arrive.
+//
+// Resume (a path lost and a new PeerConnection up, see workers/retention.ts): WINDOW's 4-byte
+// payload is an acknowledgement, the receiver's next sequence number, so the sender can forget what
+// came before it; RESUME, once per stream each way on the new path, says from which sequence number
+// the receiver needs data again and how many bytes it may then send (its window, reconciled):
+//
+//   WINDOW  | 5 | 0 | 0 | stream id | credit (bytes) | 4 | next seq needed (u32 BE)
+//   RESUME  | 7 | 0 | 0 | stream id | next seq needed | 4 | credit after resume (u32 BE, bytes)
 
 export const HEADER_BYTES = 16;
 /** Largest payload a peer may send in one packet; larger is a protocol violation (the DataChannel's
@@ -27,6 +35,7 @@ export const PacketType = {
   RESET: 4,
   WINDOW: 5,
   PING: 6,
+  RESUME: 7,
 } as const;
 export type PacketType = (typeof PacketType)[keyof typeof PacketType];
 
@@ -56,6 +65,8 @@ function payloadLimit(type: number): number {
     case PacketType.CONNECT: return MAX_SERVICE_NAME_BYTES;
     case PacketType.RESET: return MAX_REASON_BYTES;
     case PacketType.PING: return 8;
+    case PacketType.WINDOW:
+    case PacketType.RESUME: return 4;
     default: return 0;
   }
 }
@@ -131,7 +142,7 @@ export function decodePackets(message: Uint8Array): Packet[] {
       throw new PacketError('PACKET_TRUNCATED', `header cut short at byte ${offset}`);
     }
     const type = view.getUint8(offset);
-    if (type < PacketType.CONNECT || type > PacketType.PING) {
+    if (type < PacketType.CONNECT || type > PacketType.RESUME) {
       throw new PacketError('PACKET_BAD_TYPE', `unknown packet type ${type}`);
     }
     if (view.getUint8(offset + 1) !== 0 || view.getUint16(offset + 2) !== 0) {
@@ -158,6 +169,19 @@ export function decodePackets(message: Uint8Array): Packet[] {
 
 export function isSequenced(type: PacketType): boolean {
   return type === PacketType.CONNECT || type === PacketType.DATA || type === PacketType.FIN;
+}
+
+/** A u32 payload (WINDOW's acknowledgement, RESUME's credit). */
+export function u32Payload(value: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, value >>> 0);
+  return out;
+}
+
+/** The u32 a WINDOW or RESUME packet carries; undefined if it carries none. */
+export function readU32(payload: Uint8Array): number | undefined {
+  if (payload.byteLength < 4) return undefined;
+  return new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0);
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: false });

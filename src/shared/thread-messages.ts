@@ -42,6 +42,11 @@ export type ToShard =
   /** the round-trip time to the peer (ms), as the keepalive measures it: windows grow per round trip */
   | { t: 'peer-rtt'; peer: number; rttMs: number }
   | { t: 'peer-down'; peer: number; reason: string }
+  /** The path to the peer broke: its streams stay and wait (reads paused) for 'peer-resume' or
+   *  'peer-down' (the resume deadline). */
+  | { t: 'peer-suspend'; peer: number; reason: string }
+  /** The peer is back on a new path (the same session): each stream tells it where it stands. */
+  | { t: 'peer-resume'; peer: number; sendWindow: WindowOffer }
   | { t: 'stats' }
   /** A reload: the services a host's shard may dial from now on (open streams keep their sockets). */
   | { t: 'services'; services: Record<string, Service> }

@@ -23,6 +23,10 @@ export interface MacState {
   sent: number;
   received: number;
   seal: { send: Uint8Array; receive: Uint8Array };
+  /** this session's resumption key (./resumption.ts) */
+  resumeKey: Uint8Array;
+  /** CPace's session id of this run: fresh per attempt, so a resume proof over it cannot be replayed */
+  session: Uint8Array;
 }
 
 /** Host: the first message to a new client; keep the returned state for hostCheck. `session` is
@@ -48,7 +52,7 @@ export function hostCheck(session: Uint8Array, own: CpaceStart, auth: { ya: Uint
   const keys = deriveKeys(isk);
   if (!equalBytes(keys.confirmInitiator, auth.confirm)) return null;
   const seal = { send: keys.sealResponder, receive: keys.sealInitiator };
-  return { macs: { key: keys.macKey, sendDirection: DIRECTION.toClient, sent: 0, received: 0, seal }, confirm: keys.confirmResponder };
+  return { macs: { key: keys.macKey, sendDirection: DIRECTION.toClient, sent: 0, received: 0, seal, resumeKey: keys.resumeKey, session }, confirm: keys.confirmResponder };
 }
 
 /** Client: answers the host's hello. `expect` is what the host's welcome must carry. */
@@ -63,7 +67,7 @@ export function clientAnswer(pin: string, hello: { session: Uint8Array; yb: Uint
   const keys = deriveKeys(isk);
   return {
     auth: { t: 'auth', ya: own.message, confirm: keys.confirmInitiator },
-    macs: { key: keys.macKey, sendDirection: DIRECTION.toHost, sent: 0, received: 0, seal: { send: keys.sealInitiator, receive: keys.sealResponder } },
+    macs: { key: keys.macKey, sendDirection: DIRECTION.toHost, sent: 0, received: 0, seal: { send: keys.sealInitiator, receive: keys.sealResponder }, resumeKey: keys.resumeKey, session: hello.session },
     expect: keys.confirmResponder,
   };
 }

@@ -24,6 +24,7 @@ import type { Logger } from '../shared/log.js';
 import type { WindowOffer } from '../shared/limits.js';
 import { encodeSignal, decodePlain, PROTOCOL_VERSION, HANDSHAKE_TIMEOUT_MS, ICE_TIMEOUT_MS, FALLBACK_ICE_TIMEOUT_MS, type Inner, type Plain } from './codec.js';
 import { clientAnswer, addMac, checkMac, equalConfirm } from './auth.js';
+import { resumeProof, type ResumeTicket } from './resumption.js';
 import { createFallbackChannel, type FallbackChannel } from './fallback-channel.js';
 import type { SignalConn } from './conn.js';
 
@@ -37,6 +38,10 @@ export interface Session {
   sendWindow: WindowOffer;
   /** resolves with the reason once the session is over */
   ended: Promise<string>;
+  /** what resumes this session on a later connection (./resumption.ts) */
+  ticket: ResumeTicket;
+  /** asked to resume an earlier session: whether the host did; null when not asked */
+  resumed: boolean | null;
   end(reason: string): void;
 }
 
@@ -50,6 +55,8 @@ export interface ClientHandshakeOptions {
   hostName: string;
   /** Fall back to the signaling WebSocket when ICE finds no path (default true; never over a relay). */
   fallback?: boolean | undefined;
+  /** Ask the host to resume the session of this ticket (the path to it broke). */
+  resume?: ResumeTicket | undefined;
 }
 
 /** How long the host may take to answer a fallback request, or our channel to open after the host
@@ -154,7 +161,10 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
 
     const ourFallback = options.fallback !== false && conn.carrier !== undefined;
     const useFallback = ourFallback && inner.fb;
-    send(addMac(macs, { t: 'params', window: options.window, fb: ourFallback, mtu: ice.mtu }));
+    const ticket: ResumeTicket = { rid: inner.rid, key: macs.resumeKey };
+    const resume = options.resume ? { resume: { rid: options.resume.rid, proof: resumeProof(options.resume, macs.session) } } : {};
+    let resumed: boolean | null = null;
+    send(addMac(macs, { t: 'params', window: options.window, fb: ourFallback, mtu: ice.mtu, ...resume }));
     const iceMs = useFallback ? FALLBACK_ICE_TIMEOUT_MS : ICE_TIMEOUT_MS;
 
     // from here on, every message is MAC'd and handled as it arrives
@@ -238,7 +248,8 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
           if (msg?.t === 'error') throw tunnelError(HOST_CODES[msg.code] ?? 'SIGNALING_PROTOCOL', `the host refused: ${msg.message}`);
           if (msg?.t !== 'mac') throw tunnelError('SIGNALING_PROTOCOL', `expected a MAC'd message, got '${msg?.t ?? 'text'}'`);
           const m = checkMac(macs, msg);
-          if (m.t === 'sdp' && m.type === 'answer') peer.setRemoteDescription(m.sdp, 'answer');
+          if (m.t === 'resumed' && options.resume && resumed === null) resumed = m.ok;
+          else if (m.t === 'sdp' && m.type === 'answer') peer.setRemoteDescription(m.sdp, 'answer');
           else if (m.t === 'cand') { if (phase !== 'asked') addCandidate(peer, m.cand, m.mid, ice); }
           else if (m.t === 'fallback-reply' && phase === 'asked') {
             if (m.ok) {
@@ -275,7 +286,7 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
         }
       });
     }
-    return { channels: result.channels, path: result.path, services: inner.services, sendWindow: inner.window, ended, end: endSession };
+    return { channels: result.channels, path: result.path, services: inner.services, sendWindow: inner.window, ended, end: endSession, ticket, resumed: options.resume ? resumed === true : null };
   } catch (err) {
     endSession('setup failed');
     if (err instanceof TunnelError) throw err;

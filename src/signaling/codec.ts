@@ -5,10 +5,12 @@
 //     hello {v}                      ───────▶
 //                                    ◀───────   hello {v, session, yb}        (CPace, see auth.ts)
 //     auth {ya, confirm}             ───────▶   checks the PIN proof
-//                                    ◀───────   mac(welcome {services, window, mtu, confirm})
+//                                    ◀───────   mac(welcome {services, window, mtu, confirm, rid})
 //     mac(params {window, mtu})      ───────▶   (each side's per-stream receive window, initial and
 //                                                most: the other's send window; each side's MTU:
 //                                                the smaller is the association's)
+//     with `resume {rid, proof}` in params (a client back after its path broke, see ./resumption.ts):
+//                                    ◀───────   mac(resumed {ok})             (before the SDP answer)
 //     mac(sdp offer), mac(cand)…        ◀──▶    mac(sdp answer), mac(cand)…
 //   and, only if both said fb (the WebSocket fallback) and no DataChannel opened in time:
 //     mac(fallback)                  ───────▶   closes its PeerConnection, unless its channel is open
@@ -25,8 +27,9 @@ import { isMtu } from '../webrtc/mtu.js';
 /** Bumped on any incompatible change of signaling or the data plane's packets. 3: the hello's `sid`
  *  became `session` and `sealed` became `mac`; the window is offered as {initial, max}; two
  *  DataChannels (small, bulk) with maxRetransmits; PING carries a timestamp; `fb` in welcome and
- *  params, the fallback messages, the sealed data-plane messages after them. */
-export const PROTOCOL_VERSION = 3;
+ *  params, the fallback messages, the sealed data-plane messages after them. 4: resume: `rid` in
+ *  welcome, `resume` in params, `resumed`; WINDOW carries an acknowledgement; the RESUME packet. */
+export const PROTOCOL_VERSION = 4;
 /** Largest signaling message (bytes): an SDP is a few KiB. */
 export const MAX_SIGNAL_BYTES = 64 * 1024;
 /** Largest data-plane message the WebSocket fallback carries (bytes): a DataChannel's default
@@ -52,12 +55,17 @@ export type Plain =
   | { t: 'error'; code: string; message: string };
 
 export type Inner =
-  | { t: 'welcome'; services: string[]; window: WindowOffer; confirm: Uint8Array; fb: boolean; mtu: number }
-  | { t: 'params'; window: WindowOffer; fb: boolean; mtu: number }
+  | { t: 'welcome'; services: string[]; window: WindowOffer; confirm: Uint8Array; fb: boolean; mtu: number; rid: Uint8Array }
+  | { t: 'params'; window: WindowOffer; fb: boolean; mtu: number; resume?: ResumeRequest }
+  | { t: 'resumed'; ok: boolean }
   | { t: 'fallback' }
   | { t: 'fallback-reply'; ok: boolean }
   | { t: 'sdp'; sdp: string; type: string }
   | { t: 'cand'; cand: string; mid: string };
+
+/** A client's claim to an earlier session: its resumption id, and a proof under that session's
+ *  resumption key over this handshake (./resumption.ts). */
+export interface ResumeRequest { rid: Uint8Array; proof: Uint8Array }
 
 export class SignalError extends Error {
   readonly code = 'SIGNALING_PROTOCOL';
@@ -116,11 +124,18 @@ export function decodeInner(data: Uint8Array): Inner {
     case 'welcome':
       if (!Array.isArray(m.services) || m.services.length > 1000 || !m.services.every((s) => isText(s, 64))) break;
       if (!isBytes(m.confirm, 32, 32)) break;
+      if (!isWindow(m.window) || typeof m.fb !== 'boolean' || !isMtu(m.mtu) || !isBytes(m.rid, 16, 16)) break;
+      return { t: 'welcome', services: m.services as string[], window: { initial: m.window.initial, max: m.window.max }, confirm: m.confirm, fb: m.fb, mtu: m.mtu, rid: m.rid };
+    case 'params': {
       if (!isWindow(m.window) || typeof m.fb !== 'boolean' || !isMtu(m.mtu)) break;
-      return { t: 'welcome', services: m.services as string[], window: { initial: m.window.initial, max: m.window.max }, confirm: m.confirm, fb: m.fb, mtu: m.mtu };
-    case 'params':
-      if (!isWindow(m.window) || typeof m.fb !== 'boolean' || !isMtu(m.mtu)) break;
-      return { t: 'params', window: { initial: m.window.initial, max: m.window.max }, fb: m.fb, mtu: m.mtu };
+      const r = m.resume;
+      if (r !== undefined && !(isRecord(r) && isBytes(r.rid, 16, 16) && isBytes(r.proof, 32, 32))) break;
+      const resume = r === undefined ? {} : { resume: { rid: r.rid as Uint8Array, proof: r.proof as Uint8Array } };
+      return { t: 'params', window: { initial: m.window.initial, max: m.window.max }, fb: m.fb, mtu: m.mtu, ...resume };
+    }
+    case 'resumed':
+      if (typeof m.ok !== 'boolean') break;
+      return { t: 'resumed', ok: m.ok };
     case 'fallback':
       return { t: 'fallback' };
     case 'fallback-reply':

@@ -19,7 +19,8 @@ import type ndc from 'node-datachannel';
 import { createPeer, addCandidate, closePeer, type IceOptions } from '../webrtc/peer.js';
 import { selectedPath, type SessionPath } from '../webrtc/path.js';
 import type { Logger } from '../shared/log.js';
-import { encodeSignal, decodePlain, SignalError, PROTOCOL_VERSION, HANDSHAKE_TIMEOUT_MS, ICE_TIMEOUT_MS, type Plain } from './codec.js';
+import { encodeSignal, decodePlain, SignalError, PROTOCOL_VERSION, HANDSHAKE_TIMEOUT_MS, ICE_TIMEOUT_MS, type Plain, type ResumeRequest } from './codec.js';
+import { newResumeId, type ResumeTicket } from './resumption.js';
 import { hostStart, hostCheck, addMac, checkMac, AuthError, type MacState } from './auth.js';
 import { createFallbackChannel, type FallbackChannel } from './fallback-channel.js';
 import { acceptChannels, type PeerChannels } from '../webrtc/channels.js';
@@ -45,6 +46,11 @@ export interface HostHandshakeOptions {
   onChannels(channels: PeerChannels, sendWindow: WindowOffer, path: () => SessionPath | null): void;
   /** The session is over, for whatever reason (called once). */
   onEnd(reason: string): void;
+  /** The client is authenticated: the ticket that lets it resume this session later. */
+  onTicket?(ticket: ResumeTicket): void;
+  /** The client asks to resume an earlier session; `session` is this handshake's CPace session id.
+   *  True if the request's proof verifies (./resumption.ts). */
+  onResume?(request: ResumeRequest, session: Uint8Array): boolean;
 }
 
 export interface HostSession {
@@ -142,7 +148,9 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
     endAttempt(true);
     clearTimeout(timer);
     macs = result.macs;
-    send(addMac(macs, { t: 'welcome', services: options.services, window: options.window, confirm: result.confirm, fb: offerFallback, mtu: options.ice.mtu }));
+    const rid = newResumeId();
+    send(addMac(macs, { t: 'welcome', services: options.services, window: options.window, confirm: result.confirm, fb: offerFallback, mtu: options.ice.mtu, rid }));
+    options.onTicket?.({ rid, key: macs.resumeKey });
     step = 'session';
     log.info('client authenticated', { peer, address });
   }
@@ -204,6 +212,11 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
       sendWindow = inner.window;
       clientFallback = inner.fb;
       clientMtu = inner.mtu;
+      if (inner.resume) {
+        const ok = options.onResume?.(inner.resume, macs.session) ?? false;
+        if (!ok) log.warn('resume refused: no such session here (the host restarted, or its deadline passed), or a forged proof', { peer, address });
+        send(addMac(macs, { t: 'resumed', ok }));
+      }
     } else if (inner.t === 'sdp') {
       if (inner.type !== 'offer' || pc || fellBack) throw new SignalError('unexpected SDP');
       offer(macs, inner.sdp);

@@ -148,6 +148,7 @@ const LABEL_CONFIRM_R = utf8ToBytes(`${CPACE_SUITE} confirm responder`);
 const LABEL_MAC = utf8ToBytes(`${CPACE_SUITE} mac key`);
 const LABEL_SEAL_I = utf8ToBytes(`${CPACE_SUITE} fallback seal initiator to responder`);
 const LABEL_SEAL_R = utf8ToBytes(`${CPACE_SUITE} fallback seal responder to initiator`);
+const LABEL_RESUME = utf8ToBytes(`${CPACE_SUITE} resumption`);
 
 /**
  * Keys for the application layer (the draft leaves key confirmation to it, section 10.4),
@@ -159,6 +160,8 @@ export function deriveKeys(isk: Uint8Array): {
   confirmInitiator: Uint8Array; confirmResponder: Uint8Array; macKey: Uint8Array;
   /** AES-256-GCM keys of the WebSocket fallback, one per direction (../signaling/seal.ts) */
   sealInitiator: Uint8Array; sealResponder: Uint8Array;
+  /** proves, in a later session, that its client held this one (../signaling/resumption.ts) */
+  resumeKey: Uint8Array;
 } {
   if (isk.length !== 64) throw new PakeError('PAKE_INVALID_INPUT', 'ISK must be 64 bytes');
   return {
@@ -167,6 +170,7 @@ export function deriveKeys(isk: Uint8Array): {
     macKey: hkdf(sha512, isk, undefined, LABEL_MAC, 32),
     sealInitiator: hkdf(sha512, isk, undefined, LABEL_SEAL_I, 32),
     sealResponder: hkdf(sha512, isk, undefined, LABEL_SEAL_R, 32),
+    resumeKey: hkdf(sha512, isk, undefined, LABEL_RESUME, 32),
   };
 }
 

@@ -10,6 +10,9 @@ import type { Session } from './client-handshake.js';
 const FIRST_SESSION_TRIES = 3;
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30000;
+/** While streams wait to resume, tries come at least this often (ms): the time from the path's
+ *  return to data flowing again is at most this plus one handshake. */
+export const RESUME_RETRY_MAX_MS = 1000;
 /** Refusals that reconnecting cannot cure; retrying would only spend the host's PIN guess budget. */
 const FINAL_CODES = new Set(['WRONG_PIN', 'VERSION_MISMATCH', 'SIGNALING_AUTH']);
 
@@ -26,8 +29,8 @@ export async function firstSession(connect: () => Promise<Session>, log: Logger)
 
 /** Tries until a session is up (resolves with it), `stopped()` says to give up (resolves null), or
  *  the host refuses us for good (rejects with that TunnelError). */
-export async function reconnect(connect: () => Promise<Session>, log: Logger, stopped: () => boolean): Promise<Session | null> {
-  for (let delay = RECONNECT_MIN_MS; !stopped(); delay = Math.min(delay * 2, RECONNECT_MAX_MS)) {
+export async function reconnect(connect: () => Promise<Session>, log: Logger, stopped: () => boolean, maxDelayMs: () => number = () => RECONNECT_MAX_MS): Promise<Session | null> {
+  for (let delay = Math.min(RECONNECT_MIN_MS, maxDelayMs()); !stopped(); delay = Math.min(delay * 2, maxDelayMs())) {
     await new Promise((r) => setTimeout(r, delay));
     if (stopped()) return null;
     try {
@@ -37,7 +40,7 @@ export async function reconnect(connect: () => Promise<Session>, log: Logger, st
       return null;
     } catch (err) {
       if (err instanceof TunnelError && FINAL_CODES.has(err.code)) throw err;
-      log.info('reconnect failed; retrying', { error: (err as Error).message, inMs: Math.min(delay * 2, RECONNECT_MAX_MS) });
+      log.info('reconnect failed; retrying', { error: (err as Error).message, inMs: Math.min(delay * 2, maxDelayMs()) });
     }
   }
   return null;

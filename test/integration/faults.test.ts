@@ -88,8 +88,9 @@ for (const workers of [0, 2]) {
       assert.ok(e.ms >= outageWaitMs - 200 && e.ms <= 3000, `a connection during the outage was closed after ${e.ms} ms (outageWaitMs ${outageWaitMs})`);
     });
 
-    test('two clients, B a process killed (SIGKILL) mid-transfer: the host releases B\'s streams and service connections, A completes byte-exact', { timeout: 40_000 }, async (t) => {
-      const pair = started.add(await startPair({ workers }), 'pair'); // the host and client A, in this process
+    // resume off on the host: with it, B's streams would wait --resume-timeout for B (resume.test.ts)
+    test('two clients, B a process killed (SIGKILL) mid-transfer: the host (resume off) releases B\'s streams and service connections, A completes byte-exact', { timeout: 40_000 }, async (t) => {
+      const pair = started.add(await startPair({ workers, host: { config: { resumeTimeoutMs: 0 } } }), 'pair'); // the host and client A, in this process
       const echo = pair.services.echo;
       assert.ok(echo);
       const portB = await unusedPort();
@@ -129,8 +130,8 @@ for (const workers of [0, 2]) {
 }
 
 describe('a client process frozen (SIGSTOP, signaling left open)', { timeout: 60_000 }, () => {
-  test('is dropped by the host when its keepalive timeout runs out, not before', { timeout: 30_000 }, async (t) => {
-    const side = started.add(await startHostSide({ workers: 2, config: { keepaliveMs: KEEPALIVE_MS, peerTimeoutMs: PEER_TIMEOUT_MS } }), 'host');
+  test('is dropped by the host (resume off) when its keepalive timeout runs out, not before', { timeout: 30_000 }, async (t) => {
+    const side = started.add(await startHostSide({ workers: 2, config: { keepaliveMs: KEEPALIVE_MS, peerTimeoutMs: PEER_TIMEOUT_MS, resumeTimeoutMs: 0 } }), 'host');
     const host = side.host;
     const port = await unusedPort();
     const c = await spawnClient(clientArgs(host.url, port, { pin: PIN }, '--keepalive', String(KEEPALIVE_MS)));

@@ -29,7 +29,8 @@ describe('a hostile peer', { timeout: 120_000 }, () => {
 
   before(async () => {
     pair = await startPair({
-      host: { workers: 2, config: { windowBytes: WINDOW_BYTES, maxStreamsPerPeer: MAX_STREAMS, pendingMs: 300 } },
+      // resume off: a peer that vanishes has its streams closed at once, not held for its return
+      host: { workers: 2, config: { windowBytes: WINDOW_BYTES, maxStreamsPerPeer: MAX_STREAMS, pendingMs: 300, resumeTimeoutMs: 0 } },
       client: { config: { windowBytes: WINDOW_BYTES } },
     });
     evil = await startRawSession(pair.host.url, { windowBytes: WINDOW_BYTES });

@@ -144,7 +144,7 @@ describe('hostile signaling input', { timeout: 60_000 }, () => {
     const afterPake: ((s: MacState) => Buffer)[] = [
       () => encodeSignal({ t: 'hello', v: PROTOCOL_VERSION }),
       (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'v=0', type: 'answer' })),
-      (s) => encodeSignal(addMac(s, { t: 'welcome', services: [], window: { initial: 256 * 1024, max: 1048576 }, confirm: new Uint8Array(32), fb: false, mtu: 1280 })),
+      (s) => encodeSignal(addMac(s, { t: 'welcome', services: [], window: { initial: 256 * 1024, max: 1048576 }, confirm: new Uint8Array(32), fb: false, mtu: 1280, rid: new Uint8Array(16) })),
       (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'this is not SDP\r\na=fingerprint:sha-256 zz\r\n', type: 'offer' })),
       (s) => { s.sent = 5; return encodeSignal(addMac(s, { t: 'cand', cand: 'candidate:1 1 UDP 1 127.0.0.1 9 typ host', mid: '0' })); },
       (s) => encodeSignal(addMac(s, { t: 'cand', cand: 'candidate:1 1 UDP 1 127.0.0.1 99999999 typ host', mid: '0' })), // before any offer: ignored

@@ -35,7 +35,7 @@ function checkPackets(input: Uint8Array): 'ok' | 'error' {
   assert.ok(packets.length >= 1);
   const end = input.byteOffset + input.byteLength;
   for (const p of packets) {
-    assert.ok(p.type >= PacketType.CONNECT && p.type <= PacketType.PING);
+    assert.ok(p.type >= PacketType.CONNECT && p.type <= PacketType.RESUME);
     assert.equal(p.payload.buffer, input.buffer);
     assert.ok(p.payload.byteOffset >= input.byteOffset + HEADER_BYTES && p.payload.byteOffset + p.payload.byteLength <= end);
   }
@@ -236,7 +236,7 @@ test('sanity: valid signaling messages decode back', T, () => {
   assert.equal(decodePlain(encodeSignal({ t: 'mac', n: 3, body: b(10, 5), mac: b(32, 6) })).t, 'mac');
   assert.deepEqual(decodePlain(encodeSignal({ t: 'error', code: 'X', message: 'y' })), { t: 'error', code: 'X', message: 'y' });
   const w = { initial: 256 * 1024, max: 1048576 };
-  assert.equal(decodeInner(encodeSignal({ t: 'welcome', services: ['web'], window: w, confirm: b(32, 7), fb: true, mtu: 1280 })).t, 'welcome');
+  assert.equal(decodeInner(encodeSignal({ t: 'welcome', services: ['web'], window: w, confirm: b(32, 7), fb: true, mtu: 1280, rid: b(16, 8) })).t, 'welcome');
   assert.deepEqual(decodeInner(encodeSignal({ t: 'params', window: w, fb: false, mtu: 4140 })), { t: 'params', window: w, fb: false, mtu: 4140 });
   assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'params', window: w, fb: false, mtu: 8192 } as never), INNER), 'error'); // past what libjuice reads
   assert.deepEqual(decodeInner(encodeSignal({ t: 'fallback' })), { t: 'fallback' });

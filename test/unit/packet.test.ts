@@ -61,6 +61,8 @@ const roundTrip: { name: string; type: PacketType; streamId: number; seq: number
   { name: 'RESET longest reason', type: PacketType.RESET, streamId: 9, seq: 0, payload: filled(MAX_REASON_BYTES, 0x52) },
   { name: 'WINDOW credit', type: PacketType.WINDOW, streamId: 3, seq: 256 * 1024, payload: new Uint8Array(0) },
   { name: 'WINDOW max credit', type: PacketType.WINDOW, streamId: 3, seq: 0xffffffff, payload: new Uint8Array(0) },
+  { name: 'WINDOW with its acknowledgement', type: PacketType.WINDOW, streamId: 3, seq: 65536, payload: filled(4, 0x02) },
+  { name: 'RESUME', type: PacketType.RESUME, streamId: 3, seq: 7, payload: filled(4, 0x03) },
   { name: 'PING empty', type: PacketType.PING, streamId: 0, seq: 0, payload: new Uint8Array(0) },
   { name: 'PING 8 bytes', type: PacketType.PING, streamId: 0, seq: 0, payload: filled(8, 0x01) },
 ];
@@ -173,7 +175,7 @@ test('malformed: truncated payload', T, () => {
 });
 
 test('malformed: unknown type', T, () => {
-  for (const type of [0, 7, 8, 0x7f, 0x80, 0xff]) throwsCode(rawHeader(type, 1, 0, 0), 'PACKET_BAD_TYPE');
+  for (const type of [0, 8, 9, 0x7f, 0x80, 0xff]) throwsCode(rawHeader(type, 1, 0, 0), 'PACKET_BAD_TYPE');
 });
 
 test('malformed: reserved bits set', T, () => {
@@ -191,7 +193,8 @@ test('malformed: oversized payload per type (the limit itself is fine)', T, () =
     [PacketType.DATA, MAX_PAYLOAD_BYTES],
     [PacketType.FIN, 0],
     [PacketType.RESET, MAX_REASON_BYTES],
-    [PacketType.WINDOW, 0],
+    [PacketType.WINDOW, 4],
+    [PacketType.RESUME, 4],
     [PacketType.PING, 8],
   ];
   for (const [type, limit] of limits) {
