@@ -1,0 +1,314 @@
+// Resume (issue 15) under a real cut: `tunnel host` in the lab's site B beside an echo service,
+// `tunnel client` in A (cone NATs, the lab's STUN, no delay), a paced 16 MiB echo in flight through
+// the tunnel (4 MiB/s), then PUB drops every UDP packet forwarded between the two routers (an nft table
+// of its own, like the lab's `blockUdp` but added and removed on the live lab) for 15 s, then for 3 s.
+// Signaling is TCP and still crosses during the cut. The client runs with --no-fallback, so after a
+// long cut it must rebuild a PeerConnection (ICE again through the same NATs), not take the WebSocket
+// (LAB_RESUME_FALLBACK=1 leaves the fallback on, to see what a default client does: it resumes over the
+// WebSocket ~8.6 s into the outage, before the path returns, and stays there, so "restore → data
+// flowing" means nothing then and the 3 s cut finds no UDP to drop; the path assertion is skipped).
+//
+//   15 s: the keepalive (5 s) declares the peer gone on both sides; both log the outage; the client
+//         rebuilds, both log "peer back: streams resumed" with the outage's length; the echo completes
+//         byte-exact (SHA-256 of what was sent and what came back). Measured: restore → data flowing
+//         again (the first echoed byte that reaches the sender after the nft table is gone). The issue's
+//         goal is < 2 s; asserted here only against a generous bound, because today it is ~6.7 s: the
+//         first rebuild starts ~0.5 s after the loss, its ICE checks fail during the cut and are not
+//         tried again when the path returns, so that attempt waits out the 15 s ICE timeout (until
+//         ~20.6 s after the cut) and only the next one (1 s later) connects. With another cut length
+//         the figure is anywhere up to ~16 s (ICE timeout + retry delay + a handshake).
+//   3 s:  shorter than the keepalive: the SCTP association survives on its own (retransmits; no outage
+//         is logged); asserted: byte-exact completion; reported: the stall.
+//
+// Per case it prints (t.diagnostic) the figures and, for the long cut, both sides' log lines with their
+// time from the cut. Needs root and the lab's tools; skips with the reason otherwise. About 35-40 s.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import { randomInt } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { startLab, labSkipReason, ADDR, type Lab } from '../../bench/lab/lab.js';
+import { nft } from '../../bench/lab/netns.js';
+
+const skip = labSkipReason();
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+const ECHO = fileURLToPath(new URL('../support/lab-echo.js', import.meta.url));
+
+const MiB = 1024 * 1024;
+const BYTES = 16 * MiB;
+/** Pace of the sender (bytes/s): 16 MiB takes ~4 s without a cut, so the cut lands mid-transfer. */
+const RATE = 4 * MiB;
+/** The cut starts once this much has come back (data is flowing through the tunnel). */
+const CUT_AFTER = 2 * MiB;
+const SIGNALING_PORT = 8765;
+const ECHO_PORT = 7007;
+const FORWARD_PORT = 20002;
+const CONNECT_MS = 30_000;
+/** A generous bound on restore → data flowing (the issue's goal is < 2 s). */
+const BACK_MS = 20_000;
+/** Hang guard for a whole echo. */
+const ECHO_MS = 60_000;
+
+const CUT_TABLE = 'dcrz_cut';
+/** LAB_RESUME_FALLBACK=1: the client keeps its WebSocket fallback (it may resume over it during the cut). */
+const FALLBACK = process.env.LAB_RESUME_FALLBACK === '1';
+
+/** PUB drops UDP forwarded between the two WAN addresses (before the lab's counters see it). */
+async function cut(lab: Lab): Promise<void> {
+  await nft(lab.ns.pub, `
+table inet ${CUT_TABLE} {
+  chain c_cut { type filter hook forward priority filter - 10; policy accept;
+    ip saddr { ${ADDR.raWan}, ${ADDR.rbWan} } ip daddr { ${ADDR.raWan}, ${ADDR.rbWan} } meta l4proto udp counter drop
+  }
+}
+`);
+}
+
+async function restore(lab: Lab): Promise<number> {
+  const { stdout } = await lab.exec('pub', 'nft', ['-j', 'list', 'table', 'inet', CUT_TABLE]);
+  const dropped = (JSON.parse(stdout) as { nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] }).nftables
+    .flatMap((i) => i.rule?.expr ?? []).reduce((n, e) => n + (e.counter?.packets ?? 0), 0);
+  await lab.exec('pub', 'nft', ['delete', 'table', 'inet', CUT_TABLE]);
+  return dropped;
+}
+
+/**
+ * The paced echo sender, run in A as `node --input-type=module -e`: writes BYTES random bytes at RATE
+ * (under backpressure), reads them back, compares byte for byte and by SHA-256; prints `p RECEIVED`
+ * at most every 20 ms while bytes come back, and one JSON line at the end.
+ */
+const SENDER = `
+import net from 'node:net';
+import { randomBytes, createHash } from 'node:crypto';
+const [port, total, rate, timeoutMs] = process.argv.slice(1).map(Number);
+const data = randomBytes(total);
+const sentHash = createHash('sha256').update(data).digest('hex');
+const got = createHash('sha256');
+let received = 0, off = 0, start = 0, done = false, lastPrint = 0;
+const finish = (ok, error) => {
+  if (done) return; done = true;
+  clearInterval(tick); clearTimeout(timer);
+  const receivedHash = got.digest('hex');
+  process.stdout.write('p ' + received + '\\n');
+  process.stdout.write(JSON.stringify({ ok: ok && receivedHash === sentHash, bytes: received, ms: Date.now() - start, sentHash, receivedHash, ...(error ? { error } : {}) }) + '\\n');
+  sock.destroy(); process.exitCode = ok ? 0 : 1;
+};
+const timer = setTimeout(() => finish(false, 'timeout with ' + received + ' of ' + total + ' back'), timeoutMs);
+const TICK = 20;
+let tick;
+const sock = net.connect(port, '127.0.0.1', () => {
+  start = Date.now();
+  tick = setInterval(() => {
+    if (off >= total || sock.writableLength > 256 * 1024) return;
+    const end = Math.min(off + Math.round(rate * TICK / 1000), total);
+    sock.write(data.subarray(off, end)); off = end;
+  }, TICK);
+});
+const flush = setInterval(() => { if (received !== lastPrint) { lastPrint = received; process.stdout.write('p ' + received + '\\n'); } }, 20);
+flush.unref();
+sock.on('data', (chunk) => {
+  if (received + chunk.length > total) return finish(false, 'more bytes back than sent');
+  if (!chunk.equals(data.subarray(received, received + chunk.length))) return finish(false, 'a byte differs in ' + received + '-' + (received + chunk.length));
+  got.update(chunk); received += chunk.length;
+  if (received === total) finish(true);
+});
+sock.on('error', (e) => finish(false, e.message));
+sock.on('close', () => finish(false, 'closed with ' + received + ' of ' + total + ' back'));
+`;
+
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  /** every line of stdout and stderr, stamped with performance.now() on arrival */
+  lines: { t: number; line: string; err: boolean }[];
+  exited: Promise<number | null>;
+}
+
+function spawnIn(lab: Lab, site: 'a' | 'b', name: string, args: string[]): Proc {
+  const child = lab.spawn(site, process.execPath, args);
+  const lines: Proc['lines'] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  for (const [stream, err] of [[child.stdout, false], [child.stderr, true]] as const) {
+    let partial = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (text: string) => {
+      const parts = (partial + text).split('\n');
+      partial = parts.pop() ?? '';
+      const t = performance.now();
+      for (const line of parts) if (lines.length < 20_000) lines.push({ t, line, err });
+    });
+  }
+  return { name, child, lines, exited };
+}
+
+const running = (p: Proc) => p.child.exitCode === null && p.child.signalCode === null;
+const tail = (p: Proc) => p.lines.filter((l) => !l.line.startsWith('p ')).slice(-10).map((l) => l.line).join(' | ');
+
+/** The first line (after index `from`) matching `re`, or throws after `ms` / on the process's exit. */
+async function waitLine(p: Proc, re: RegExp, ms: number, from = 0): Promise<{ t: number; line: string; m: RegExpMatchArray }> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    for (let i = from; i < p.lines.length; i++) {
+      const l = p.lines[i] as Proc['lines'][number];
+      const m = l.line.match(re);
+      if (m) return { ...l, m };
+    }
+    if (!running(p)) throw new Error(`${p.name} exited before ${re}: ${tail(p)}`);
+    if (performance.now() > deadline) throw new Error(`${p.name}: no ${re} in ${ms} ms: ${tail(p)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function stop(p: Proc | undefined): Promise<void> {
+  if (!p || !running(p)) return;
+  const timer = setTimeout(() => { try { p.child.kill('SIGKILL'); } catch { /* gone */ } }, 3000);
+  p.child.kill('SIGTERM');
+  await p.exited;
+  clearTimeout(timer);
+}
+
+/** Bytes back at the sender as of `t` (its last `p` line before t). */
+function receivedAt(sender: Proc, t: number): number {
+  let n = 0;
+  for (const l of sender.lines) {
+    if (l.t > t) break;
+    const m = l.line.match(/^p (\d+)$/);
+    if (m) n = Number(m[1]);
+  }
+  return n;
+}
+
+const LOST = /path to the peer lost; its streams wait for it/;
+const RESUMED = /peer back: streams resumed.* outageS=([\d.]+)/;
+const CLIENT_PATH = /^path: (.+)$/;
+/** A process's lines since index `from`, each with its arrival in seconds from `t0`, the time stamp dropped. */
+const timeline = (p: Proc, from: number, t0: number) => p.lines.slice(from).slice(0, 40)
+  .map((l) => `[${((l.t - t0) / 1000).toFixed(1)}] ${l.line.replace(/^\S*\d{4}-\d\d-\d\dT\S+\s+/, '')}`).join(' | ');
+const load = () => os.loadavg().map((v) => v.toFixed(1)).join(' ');
+
+interface CutResult {
+  ok: boolean;
+  result: string;
+  /** restore → the first echoed byte after it (ms) */
+  backMs: number;
+  /** the last echoed byte before the restore → the first after it (ms): the stall as the application saw it */
+  stallMs: number;
+  dropped: number;
+  /** performance.now() when the cut began and ended */
+  cutAt: number;
+  restoredAt: number;
+}
+
+/** One paced echo with a cut of `cutMs` in the middle. */
+async function echoWithCut(lab: Lab, cutMs: number): Promise<CutResult> {
+  const sender = spawnIn(lab, 'a', 'echo sender', ['--input-type=module', '-e', SENDER, String(FORWARD_PORT), String(BYTES), String(RATE), String(ECHO_MS)]);
+  try {
+    const flowDeadline = performance.now() + 30_000;
+    while (receivedAt(sender, Infinity) < CUT_AFTER) {
+      if (!running(sender)) throw new Error(`the sender ended before the cut: ${tail(sender)}`);
+      if (performance.now() > flowDeadline) throw new Error(`under ${CUT_AFTER} B back in 30 s: ${tail(sender)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await cut(lab);
+    const cutAt = performance.now();
+    await new Promise((r) => setTimeout(r, cutMs));
+    const dropped = await restore(lab);
+    const restoredAt = performance.now();
+    const before = receivedAt(sender, restoredAt);
+    const lastMoveBefore = sender.lines.filter((l) => l.t <= restoredAt && /^p \d+$/.test(l.line)).at(-1)?.t ?? restoredAt;
+    const deadline = restoredAt + BACK_MS;
+    let backAt = NaN;
+    while (performance.now() < deadline && Number.isNaN(backAt)) {
+      const next = sender.lines.find((l) => l.t > restoredAt && /^p \d+$/.test(l.line) && Number(l.line.slice(2)) > before);
+      if (next) backAt = next.t;
+      else if (!running(sender)) break;
+      else await new Promise((r) => setTimeout(r, 10));
+    }
+    const timer = setTimeout(() => { try { sender.child.kill('SIGKILL'); } catch { /* gone */ } }, ECHO_MS + 5000);
+    const code = await sender.exited;
+    clearTimeout(timer);
+    const result = sender.lines.filter((l) => l.line.startsWith('{')).at(-1)?.line ?? tail(sender);
+    let r: { ok?: boolean; bytes?: number } = {};
+    try { r = JSON.parse(result) as typeof r; } catch { /* reported */ }
+    return { ok: code === 0 && r.ok === true && r.bytes === BYTES, result, backMs: backAt - restoredAt, stallMs: backAt - lastMoveBefore, dropped, cutAt, restoredAt };
+  } finally {
+    await stop(sender);
+  }
+}
+
+describe('resume across a real cut in the network lab (issue 15)', { skip: skip ?? false, timeout: 150_000, concurrency: false }, () => {
+  let lab: Lab | undefined;
+  let host: Proc | undefined;
+  let client: Proc | undefined;
+  let echo: Proc | undefined;
+
+  before(async () => {
+    lab = await startLab({ prefix: 'dcrz', nat: { a: 'cone', b: 'cone' } });
+    const pin = String(randomInt(0, 100_000_000)).padStart(8, '0');
+    echo = spawnIn(lab, 'b', 'echo service', [ECHO, 'serve', '--port', String(ECHO_PORT)]);
+    await lab.portForward(SIGNALING_PORT);
+    host = spawnIn(lab, 'b', 'tunnel host', [CLI, 'host', '--listen', `0.0.0.0:${SIGNALING_PORT}`, '--pin', pin,
+      '--expose', `echo=127.0.0.1:${ECHO_PORT}`, '--ice-server', lab.stunUrl, '--quiet', '--log-level', 'info']);
+    await waitLine(echo, /^listening /, CONNECT_MS);
+    await waitLine(host, /^tunnel host listening on /, CONNECT_MS);
+    client = spawnIn(lab, 'a', 'tunnel client', [CLI, 'client', '--connect', `ws://${lab.addr.rbWan}:${SIGNALING_PORT}`, '--pin', pin,
+      '--ice-server', lab.stunUrl, ...(FALLBACK ? [] : ['--no-fallback']), '--forward', `127.0.0.1:${FORWARD_PORT}=echo`, '--quiet', '--log-level', 'info']);
+    await waitLine(client, CLIENT_PATH, CONNECT_MS);
+    await waitLine(client, /^forwarding /, 10_000);
+  });
+
+  after(async () => {
+    await stop(client);
+    await stop(host);
+    await stop(echo);
+    await lab?.down();
+  });
+
+  test('a 15 s UDP cut mid-transfer: both sides log the outage, the client rebuilds its PeerConnection, the echo completes byte-exact', { timeout: 90_000 }, async (t) => {
+    const c = client as Proc;
+    const h = host as Proc;
+    const firstPath = (await waitLine(c, CLIENT_PATH, 1000)).m[1];
+    const [cFrom, hFrom] = [c.lines.length, h.lines.length];
+    const r = await echoWithCut(lab as Lab, 15_000);
+    const cLost = c.lines.slice(cFrom).find((l) => LOST.test(l.line));
+    const hLost = h.lines.slice(hFrom).find((l) => LOST.test(l.line));
+    const cRes = c.lines.slice(cFrom).find((l) => RESUMED.test(l.line));
+    const hRes = h.lines.slice(hFrom).find((l) => RESUMED.test(l.line));
+    const newPath = c.lines.slice(cFrom).map((l) => l.line.match(CLIENT_PATH)).find((m) => m)?.[1] ?? '(none printed)';
+    const outage = (l: typeof cRes) => l?.line.match(RESUMED)?.[1] ?? '?';
+    const text = `15 s cut: restore -> data flowing ${(r.backMs / 1000).toFixed(2)} s (stall seen by the application ${(r.stallMs / 1000).toFixed(1)} s); ` +
+      `outage logged: client ${outage(cRes)} s, host ${outage(hRes)} s; path before: ${firstPath}; after: ${newPath}; ` +
+      `${r.dropped} UDP packets dropped by the cut; load ${load()}; sender: ${r.result}`;
+    t.diagnostic(text);
+    t.diagnostic(`client's log, seconds from the cut (restored at ${((r.restoredAt - r.cutAt) / 1000).toFixed(1)}): ${timeline(c, cFrom, r.cutAt)}`);
+    t.diagnostic(`host's log, seconds from the cut: ${timeline(h, hFrom, r.cutAt)}`);
+    assert.ok(r.ok, `the echo of ${BYTES} B completes byte-exact (SHA-256): ${text} | client: ${tail(c)} | host: ${tail(h)}`);
+    assert.ok(r.dropped > 0, `the cut dropped UDP: ${text}`);
+    assert.ok(cLost && hLost, `both sides logged the path lost: ${text} | client: ${tail(c)} | host: ${tail(h)}`);
+    assert.ok(cRes && hRes, `both sides logged the resume: ${text} | client: ${tail(c)} | host: ${tail(h)}`);
+    assert.ok(r.backMs < BACK_MS, `data flowing again within ${BACK_MS} ms of the restore: ${text}`);
+    if (!FALLBACK) assert.match(newPath, /^direct \((srflx|prflx|host)\)/, `a new direct PeerConnection, not the fallback: ${text}`);
+    assert.ok(running(c) && running(h), 'both CLIs still run');
+  });
+
+  test('a 3 s UDP cut mid-transfer: the echo completes byte-exact (the association may survive on its own)', { timeout: 60_000 }, async (t) => {
+    const c = client as Proc;
+    const h = host as Proc;
+    const [cFrom, hFrom] = [c.lines.length, h.lines.length];
+    const r = await echoWithCut(lab as Lab, 3000);
+    const cRes = c.lines.slice(cFrom).find((l) => RESUMED.test(l.line));
+    const hRes = h.lines.slice(hFrom).find((l) => RESUMED.test(l.line));
+    const cLost = c.lines.slice(cFrom).some((l) => LOST.test(l.line));
+    const text = `3 s cut: restore -> data flowing ${(r.backMs / 1000).toFixed(2)} s (stall seen by the application ${(r.stallMs / 1000).toFixed(1)} s); ` +
+      `outage logged: ${cLost ? `yes (client resumed after ${cRes?.line.match(RESUMED)?.[1] ?? '?'} s, host ${hRes?.line.match(RESUMED)?.[1] ?? '?'} s)` : 'no (the association survived)'}; ` +
+      `${r.dropped} UDP packets dropped by the cut; load ${load()}; sender: ${r.result}`;
+    t.diagnostic(text);
+    assert.ok(r.ok, `the echo of ${BYTES} B completes byte-exact (SHA-256): ${text} | client: ${tail(c)} | host: ${tail(h)}`);
+    assert.ok(r.backMs < BACK_MS, `data flowing again within ${BACK_MS} ms of the restore: ${text}`);
+    assert.ok(running(c) && running(h), 'both CLIs still run');
+  });
+});
+
+if (skip) test(`lab resume test skipped: ${skip}`, { skip }, () => {});
