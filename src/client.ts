@@ -13,7 +13,7 @@ import { startDataPlane, type DataPlaneStats } from './dataplane/data-plane.js';
 import { changeForwards } from './dataplane/reconfigure.js';
 import { clientSignaling } from './signaling/carriers.js';
 import { connectSession, type Session, type ClientHandshakeOptions } from './signaling/client-handshake.js';
-import { firstSession, reconnect, RESUME_RETRY_MAX_MS } from './signaling/reconnect.js';
+import { firstSession, reconnect } from './signaling/reconnect.js';
 import type { ResumeTicket } from './signaling/resumption.js';
 import { createOutages, type OutageCounters } from './dataplane/outages.js';
 import type { SessionPath } from './webrtc/path.js';
@@ -103,9 +103,10 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
 
   function attach(s: Session): void {
     session = s;
-    ticket = s.ticket;
     services = s.services;
+    // a resumed session keeps its first ticket: the host keeps that one (host.ts, onChannels)
     if (!(s.resumed === true && outages.resumed(0, s.channels, s.sendWindow))) {
+      ticket = s.ticket;
       outages.abandon(0, s.resumed === false ? 'the host did not resume the session (it restarted, or its resume deadline passed)' : 'a new session');
       plane.addPeer(0, s.channels, s.sendWindow);
     }
@@ -118,7 +119,7 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
       log.warn('lost the host; reconnecting', { reason });
       outages.lost(0, reason); // the streams wait for the host, or are reset now without resume
       if (options.reconnect === false) return;
-      reconnect(connect, log, () => closing, () => (outages.waiting(0) ? RESUME_RETRY_MAX_MS : 30000)).then((next) => {
+      reconnect(connect, log, () => closing, () => outages.waiting(0)).then((next) => {
         if (!next) return;
         log.info('reconnected to the host', { path: next.path() });
         attach(next);

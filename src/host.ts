@@ -127,12 +127,20 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
       },
       onChannels: (channels, sendWindow, path) => {
         const record = sessions.get(id);
-        if (!record) return;
-        if (resumeOf !== null && outages.resumed(resumeOf, channels, sendWindow)) record.peer = resumeOf;
-        else plane.addPeer(id, channels, sendWindow);
+        if (!record) return null;
+        if (resumeOf !== null) {
+          // the client's attempts overlap while it resumes (signaling/reconnect.ts): the first one
+          // open here takes the session; a later one ends, and the client resumes again if it had
+          // picked that one. The ticket stays the session's first, so that resume still verifies.
+          if (!outages.resumed(resumeOf, channels, sendWindow)) return 'the session was resumed on another connection, or its resume deadline passed';
+          record.peer = resumeOf;
+        } else {
+          plane.addPeer(id, channels, sendWindow);
+          if (resumable && ticket) book.issue(id, ticket);
+        }
         record.up = true;
-        if (resumable && ticket) book.issue(record.peer, ticket);
         options.onPeer?.({ peer: record.peer, address: conn.remote, path: path() });
+        return null;
       },
       onEnd: (reason) => {
         const record = sessions.get(id);

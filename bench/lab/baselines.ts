@@ -6,17 +6,14 @@
 //   ssh -L     sshd in B on a forwarded port, `ssh -N -L` in A (aes128-gcm), the services forwarded
 //              through it: the usual way to carry TCP over one encrypted connection.
 //
-// sshd runs from a throw-away directory: its own host key, a client key pair, authorized_keys and
-// config, no PAM (UsePAM no), StrictModes off (the keys live in a temp dir), root login by key only.
-// OpenSSH's sshd needs its privilege-separation directory /run/sshd even so; it is made if missing.
+// sshd is set up as ../sshd.ts says, in a directory inside the lab's. OpenSSH's sshd needs its privilege-separation directory /run/sshd even so; it is made if missing.
 
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { stop, type Child } from '../children.js';
 import { cpuMs, descendants } from '../proc.js';
 import { lineLog } from './processes.js';
-import { hasCommand } from './netns.js';
+import { missingSshTools, prepareSshd, SSH_CIPHER, SSHD } from '../sshd.js';
 import { ready, type LabApps, type Target } from './apps.js';
 import type { Lab } from './lab.js';
 
@@ -58,18 +55,12 @@ export function plainTcp(lab: Lab, apps: LabApps): Transport {
 const SSHD_PORT = 2222;
 /** The local ports `ssh -L` listens on in A. */
 const SSH_LOCAL = { pattern: 30001, echo: 30002 } as const;
-const CIPHER = 'aes128-gcm@openssh.com';
-const SSHD = '/usr/sbin/sshd';
 /** sshd prints nothing when it is ready: the harness polls the port (ms between tries, tries). */
 const SSHD_POLL = { ms: 200, tries: 100 } as const;
 
 /** Why the ssh -L baseline cannot run here, or null. */
 export function sshSkipReason(): string | null {
-  const missing = [
-    ...(existsSync(SSHD) ? [] : [`${SSHD} (Debian openssh-server)`]),
-    ...(hasCommand('ssh') ? [] : ['ssh (Debian openssh-client)']),
-    ...(hasCommand('ssh-keygen') ? [] : ['ssh-keygen (Debian openssh-client)']),
-  ];
+  const missing = missingSshTools();
   return missing.length ? `the ssh -L baseline needs ${missing.join(', ')}: apt-get install -y openssh-server openssh-client` : null;
 }
 
@@ -87,20 +78,7 @@ export async function startSshd(lab: Lab): Promise<Sshd> {
   if (!existsSync('/run/sshd')) mkdirSync('/run/sshd', { mode: 0o755 });
   // inside the lab's directory, so a lab taken down by a signal takes the keys with it
   const dir = mkdtempSync(path.join(lab.dir, 'ssh-'));
-  const key = path.join(dir, 'client_key');
-  const keygen = (file: string) => execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'labbench', '-f', file], { stdio: 'ignore', timeout: 10_000 });
-  keygen(path.join(dir, 'host_key'));
-  keygen(key);
-  execFileSync('cp', [`${key}.pub`, path.join(dir, 'authorized_keys')]);
-  const config = path.join(dir, 'sshd_config');
-  writeFileSync(config, [
-    `Port ${SSHD_PORT}`, 'ListenAddress 0.0.0.0', 'AddressFamily inet',
-    `HostKey ${path.join(dir, 'host_key')}`, `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
-    `PidFile ${path.join(dir, 'sshd.pid')}`,
-    'PermitRootLogin prohibit-password', 'PubkeyAuthentication yes', 'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no', 'AllowTcpForwarding yes',
-    'X11Forwarding no', 'PrintMotd no', 'UseDNS no', `Ciphers ${CIPHER}`, 'LogLevel ERROR', '',
-  ].join('\n'));
+  const { config, key } = prepareSshd(dir, { port: SSHD_PORT, listen: '0.0.0.0', comment: 'labbench' });
   const proc = lab.spawn('b', SSHD, ['-D', '-e', '-f', config]);
   if (proc.pid === undefined) throw new Error('cannot start sshd');
   const child: Child = { name: 'sshd', proc, pid: proc.pid, log: lineLog(proc, ['stdout', 'stderr'], 200).lines };
@@ -124,7 +102,7 @@ export async function startSshd(lab: Lab): Promise<Sshd> {
 /** `ssh -N -L` in A for one measurement; resolves once an echo came back through it. */
 export async function sshForward(lab: Lab, apps: LabApps, sshd: Sshd): Promise<Transport> {
   const proc = lab.spawn('a', 'ssh', [
-    '-F', '/dev/null', '-N', '-T', '-i', sshd.key, '-p', String(SSHD_PORT), '-c', CIPHER,
+    '-F', '/dev/null', '-N', '-T', '-i', sshd.key, '-p', String(SSHD_PORT), '-c', SSH_CIPHER,
     '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
     '-o', 'ExitOnForwardFailure=yes', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=20',
     '-L', `127.0.0.1:${SSH_LOCAL.pattern}:127.0.0.1:${apps.ports.pattern}`,

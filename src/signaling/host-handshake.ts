@@ -42,8 +42,9 @@ export interface HostHandshakeOptions {
   /** Set when the client must be refused at once: the host is busy or shutting down. */
   busy?: string | undefined;
   /** The channels are open (the DataChannels, or the fallback as both); `sendWindow` is the client's
-   *  per-stream receive window, `path` says how it goes. */
-  onChannels(channels: PeerChannels, sendWindow: WindowOffer, path: () => SessionPath | null): void;
+   *  per-stream receive window, `path` says how it goes. A reason ends this session instead (its
+   *  resume was taken by another connection of the same client). */
+  onChannels(channels: PeerChannels, sendWindow: WindowOffer, path: () => SessionPath | null): string | null;
   /** The session is over, for whatever reason (called once). */
   onEnd(reason: string): void;
   /** The client is authenticated: the ticket that lets it resume this session later. */
@@ -111,11 +112,13 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
   const timer = setTimeout(() => refuse('SIGNALING_TIMEOUT', `handshake not completed in ${HANDSHAKE_TIMEOUT_MS} ms`), HANDSHAKE_TIMEOUT_MS);
   timer.unref();
 
-  function connected(how: PeerChannels, pathOf: () => SessionPath | null): void {
+  function connected(how: PeerChannels, pathOf: () => SessionPath | null): boolean {
     clearTimeout(iceTimer);
     channels = how;
     path = pathOf;
-    options.onChannels(how, sendWindow, pathOf);
+    const refusal = options.onChannels(how, sendWindow, pathOf);
+    if (refusal !== null) end(refusal);
+    return refusal === null;
   }
 
   function hello(msg: Plain): void {
@@ -165,8 +168,7 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
       if (over || fellBack) { for (const c of opened.keep) c.close(); return; }
       dcs = opened.keep;
       for (const c of dcs) c.onClosed(() => { if (!fellBack) end('data channel closed'); });
-      connected(opened.channels, () => selectedPath(p));
-      log.info('client connected', { peer, address, path: path() });
+      if (connected(opened.channels, () => selectedPath(p))) log.info('client connected', { peer, address, path: path() });
     });
     p.onStateChange((state) => {
       if (fellBack || (state !== 'failed' && state !== 'closed')) return;
@@ -200,7 +202,7 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
       send(addMac(m, { t: 'fallback-reply', ok: true }));
       const fb = createFallbackChannel(conn, carrier, m.seal, (reason) => { log.warn('fallback channel failed', { peer, address, reason }); end(reason); }, rtt);
       fallback = fb;
-      connected({ small: fb, bulk: fb }, () => ({ kind: 'websocket', relayed: false, local: carrier.local, remote: carrier.remote, rttMs: fb.rttMs() }));
+      if (!connected({ small: fb, bulk: fb }, () => ({ kind: 'websocket', relayed: false, local: carrier.local, remote: carrier.remote, rttMs: fb.rttMs() }))) return;
       log.warn('client connected over the WebSocket fallback: ICE found no path', { peer, address, path: path() });
     });
   }

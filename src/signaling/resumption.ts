@@ -6,7 +6,8 @@
 //   session 2: CPace again ──▶ ISK₂ (sid₂ fresh from the host's hello)
 //              client ──▶ mac₂(params {…, resume {rid₁, proof}})   proof = HMAC(resumeKey₁, label‖sid₂‖rid₁)
 //              host: rid₁ known, proof verifies ──▶ mac₂(resumed {ok}) and the data plane's peer of
-//              session 1 continues on session 2's channels; rid₁ is spent, rid₂ is the next one
+//              session 1 continues on session 2's channels; rid₁ stays the ticket (session 2's
+//              welcome rid₂ is not used), so the next outage resumes with it again
 //
 // So a resume needs the PIN (a new PAKE) and the old session's key: someone who learnt the stream
 // ids, or a rid, cannot forge the proof, and a recorded resume fails (its proof covers an old sid₂;
@@ -41,14 +42,15 @@ export function createResumeBook() {
   const byRid = new Map<string, { peer: number; key: Uint8Array }>();
 
   return {
-    /** A session's ticket (after its welcome): it replaces the peer's earlier one. */
+    /** A new session's ticket (once its channels are open). */
     issue(peer: number, ticket: ResumeTicket): void {
       for (const [rid, entry] of byRid) if (entry.peer === peer) byRid.delete(rid);
       byRid.set(hex(ticket.rid), { peer, key: ticket.key });
     },
     /** The peer a resume request names, if its proof over `session` verifies. The ticket stays
-     *  valid until the resumed session issues the next one (an attempt whose PeerConnection fails
-     *  is tried again with it); a replay cannot use it: its proof covers another handshake. */
+     *  valid for the session's life: the client's resume attempts overlap and the one the host
+     *  takes may not be the one the client picked (./reconnect.ts), so a ticket that moved with each
+     *  resume could strand the client. A replay cannot use it: its proof covers another handshake. */
     claim(rid: Uint8Array, proof: Uint8Array, session: Uint8Array): number | null {
       const entry = byRid.get(hex(rid));
       if (!entry || !equalBytes(resumeProof({ rid, key: entry.key }, session), proof)) return null;

@@ -127,9 +127,11 @@ test('resumption: the right key over this handshake resumes; a forged key, a rep
   assert.equal(book.claim(ticket.rid, recorded, new Uint8Array(16).fill(2)), null, 'a recorded proof in another handshake');
   assert.equal(book.claim(ticket.rid, resumeProof({ rid: ticket.rid, key: new Uint8Array(32) }, handshake), handshake), null, 'a wrong key');
   assert.equal(book.claim(newResumeId(), recorded, handshake), null, 'an unknown id');
+  const later = new Uint8Array(16).fill(5);
+  assert.equal(book.claim(ticket.rid, resumeProof(ticket, later), later), 7, 'the ticket stays valid for the next resume');
   const next = { rid: newResumeId(), key: new Uint8Array(32).fill(4) };
   book.issue(7, next);
-  assert.equal(book.claim(ticket.rid, recorded, handshake), null, 'the ticket a resumed session replaced');
+  assert.equal(book.claim(ticket.rid, recorded, handshake), null, 'the ticket a new session of that peer replaced');
   book.forget(7);
   assert.equal(book.claim(next.rid, resumeProof(next, handshake), handshake), null, 'after the deadline');
 });
