@@ -1,7 +1,8 @@
 // Resume (issue 15) under a real cut: `tunnel host` in the lab's site B beside an echo service,
-// `tunnel client` in A (cone NATs, the lab's STUN, no delay), a paced 16 MiB echo in flight through
-// the tunnel (4 MiB/s), then PUB drops every UDP packet forwarded between the two routers (an nft table
-// of its own, like the lab's `blockUdp` but added and removed on the live lab) for 15 s, then for 3 s.
+// `tunnel client` in A (cone NATs, the lab's STUN, no delay), paced echoes in flight through the
+// tunnel (64 MiB each way at 8 MiB/s; 64 streams of 256 KiB; 16 MiB at 4 MiB/s), then PUB drops every
+// UDP packet forwarded between the two routers (an nft table of its own, like the lab's `blockUdp` but
+// added and removed on the live lab) for 15 s, then for 3 s.
 // Signaling is TCP and still crosses during the cut. The client runs with --no-fallback, so after a
 // long cut it must rebuild a PeerConnection (ICE again through the same NATs), not take the WebSocket
 // (LAB_RESUME_FALLBACK=1 leaves the fallback on, to see what a default client does: it resumes over the
@@ -18,7 +19,9 @@
 //         Before the overlap one attempt at a time waited out its 15 s ICE timeout: 6.6-6.9 s. The
 //         bound below (5 s) leaves room for a loaded machine and still catches that.
 //   64 streams, 15 s: the same cut under 64 concurrent paced echoes (the issue's 50 concurrent
-//         streams): all complete byte-exact, both sides resume 64 streams; reported: each process's
+//         streams) and an interactive session (1 KiB request/response every 20 ms) beside them: all
+//         complete byte-exact, both sides resume 64 + 1 streams, the interactive one goes on after the
+//         restore; reported: its round trips (the longest is the one across the cut), each process's
 //         VmRSS during the outage (what holding 64 busy streams costs: retention is bounded by the
 //         windows they already had, so it does not grow with the outage).
 //   3 s:  shorter than the keepalive: the SCTP association survives on its own (retransmits; no outage
@@ -43,6 +46,9 @@ const ECHO = fileURLToPath(new URL('../support/lab-echo.js', import.meta.url));
 
 const MiB = 1024 * 1024;
 const BYTES = 16 * MiB;
+/** The long cut's single stream: 64 MiB each way (the issue's size), paced faster. */
+const BIG = 64 * MiB;
+const BIG_RATE = 8 * MiB;
 /** Pace of the sender (bytes/s): 16 MiB takes ~4 s without a cut, so the cut lands mid-transfer. */
 const RATE = 4 * MiB;
 /** The cut starts once this much has come back (data is flowing through the tunnel). */
@@ -58,6 +64,8 @@ const ECHO_MS = 60_000;
 
 /** Connections at once in the many-stream case (the issue asks for 50). */
 const STREAMS = 64;
+/** How long the interactive session beside them runs (s): past the 15 s cut by a few seconds. */
+const PING_SECONDS = 20;
 
 const CUT_TABLE = 'dcrz_cut';
 /** LAB_RESUME_FALLBACK=1: the client keeps its WebSocket fallback (it may resume over it during the cut). */
@@ -130,6 +138,45 @@ for (let i = 0; i < streams; i++) {
 }
 const flush = setInterval(() => { if (received !== lastPrint) { lastPrint = received; process.stdout.write('p ' + received + '\\n'); } }, 20);
 flush.unref();
+`;
+
+/**
+ * An interactive session beside the bulk echoes, run in A like SENDER: 1 KiB request, wait for its
+ * echo (checked byte for byte), 20 ms pause, for SECONDS; prints `p ROUNDS` per round trip and one
+ * JSON line at the end (round trips, the median and the longest in ms: the one across the cut).
+ */
+const PINGER = `
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+const [port, seconds, timeoutMs] = process.argv.slice(1).map(Number);
+const until = Date.now() + seconds * 1000;
+const rtts = [];
+let want, parts = [], got = 0, sentAt = 0, done = false;
+const finish = (ok, error) => {
+  if (done) return; done = true;
+  clearTimeout(timer); sock.destroy();
+  const sorted = [...rtts].sort((a, b) => a - b);
+  process.stdout.write(JSON.stringify({ ok, rounds: rtts.length, p50Ms: sorted[sorted.length >> 1] ?? null, maxMs: sorted.at(-1) ?? null, ...(error ? { error } : {}) }) + '\\n');
+  process.exitCode = ok ? 0 : 1;
+};
+const timer = setTimeout(() => finish(false, 'timeout'), timeoutMs);
+const next = () => {
+  if (Date.now() >= until) return finish(true);
+  want = randomBytes(1024); parts = []; got = 0; sentAt = performance.now();
+  sock.write(want);
+};
+const sock = net.connect(port, '127.0.0.1', next);
+sock.on('data', (chunk) => {
+  parts.push(chunk); got += chunk.length;
+  if (got > 1024) return finish(false, 'more bytes back than sent in round ' + rtts.length);
+  if (got < 1024) return;
+  if (!Buffer.concat(parts).equals(want)) return finish(false, 'round ' + rtts.length + ' came back different');
+  rtts.push(Math.round(performance.now() - sentAt));
+  process.stdout.write('p ' + rtts.length + '\\n');
+  setTimeout(next, 20);
+});
+sock.on('error', (e) => finish(false, e.message));
+sock.on('close', () => finish(false, 'closed after ' + rtts.length + ' round trips'));
 `;
 
 interface Proc {
@@ -224,9 +271,10 @@ interface CutResult {
 
 /** One paced echo over `streams` connections with a cut of `cutMs` in the middle; `during` runs 2 s
  *  before the cut ends (the outage is under way). */
-async function echoWithCut(lab: Lab, cutMs: number, streams = 1, during?: () => Promise<void>): Promise<CutResult> {
-  const total = Math.floor(BYTES / streams) * streams;
-  const sender = spawnIn(lab, 'a', 'echo sender', ['--input-type=module', '-e', SENDER, String(FORWARD_PORT), String(BYTES), String(RATE), String(ECHO_MS), String(streams)]);
+async function echoWithCut(lab: Lab, cutMs: number, o: { streams?: number; bytes?: number; rate?: number; during?: () => Promise<void> } = {}): Promise<CutResult> {
+  const { streams = 1, bytes = BYTES, rate = RATE, during } = o;
+  const total = Math.floor(bytes / streams) * streams;
+  const sender = spawnIn(lab, 'a', 'echo sender', ['--input-type=module', '-e', SENDER, String(FORWARD_PORT), String(bytes), String(rate), String(ECHO_MS), String(streams)]);
   try {
     const flowDeadline = performance.now() + 30_000;
     while (receivedAt(sender, Infinity) < CUT_AFTER) {
@@ -293,12 +341,12 @@ describe('resume across a real cut in the network lab (issue 15)', { skip: skip 
     await lab?.down();
   });
 
-  test('a 15 s UDP cut mid-transfer: both sides log the outage, the client rebuilds its PeerConnection, the echo completes byte-exact', { timeout: 90_000 }, async (t) => {
+  test('a 15 s UDP cut mid-transfer of 64 MiB each way: both sides log the outage, the client rebuilds its PeerConnection, the echo completes byte-exact', { timeout: 90_000 }, async (t) => {
     const c = client as Proc;
     const h = host as Proc;
     const firstPath = (await waitLine(c, CLIENT_PATH, 1000)).m[1];
     const [cFrom, hFrom] = [c.lines.length, h.lines.length];
-    const r = await echoWithCut(lab as Lab, 15_000);
+    const r = await echoWithCut(lab as Lab, 15_000, { bytes: BIG, rate: BIG_RATE });
     const cLost = c.lines.slice(cFrom).find((l) => LOST.test(l.line));
     const hLost = h.lines.slice(hFrom).find((l) => LOST.test(l.line));
     const cRes = c.lines.slice(cFrom).find((l) => RESUMED.test(l.line));
@@ -311,7 +359,7 @@ describe('resume across a real cut in the network lab (issue 15)', { skip: skip 
     t.diagnostic(text);
     t.diagnostic(`client's log, seconds from the cut (restored at ${((r.restoredAt - r.cutAt) / 1000).toFixed(1)}): ${timeline(c, cFrom, r.cutAt)}`);
     t.diagnostic(`host's log, seconds from the cut: ${timeline(h, hFrom, r.cutAt)}`);
-    assert.ok(r.ok, `the echo of ${BYTES} B completes byte-exact (SHA-256): ${text} | client: ${tail(c)} | host: ${tail(h)}`);
+    assert.ok(r.ok, `the echo of ${BIG} B completes byte-exact (SHA-256): ${text} | client: ${tail(c)} | host: ${tail(h)}`);
     assert.ok(r.dropped > 0, `the cut dropped UDP: ${text}`);
     assert.ok(cLost && hLost, `both sides logged the path lost: ${text} | client: ${tail(c)} | host: ${tail(h)}`);
     assert.ok(cRes && hRes, `both sides logged the resume: ${text} | client: ${tail(c)} | host: ${tail(h)}`);
@@ -320,21 +368,30 @@ describe('resume across a real cut in the network lab (issue 15)', { skip: skip 
     assert.ok(running(c) && running(h), 'both CLIs still run');
   });
 
-  test('64 streams across a 15 s UDP cut: every one resumes byte-exact; what each side holds meanwhile', { timeout: 90_000 }, async (t) => {
+  test('64 streams and an interactive session across a 15 s UDP cut: every one resumes byte-exact; what each side holds meanwhile', { timeout: 90_000 }, async (t) => {
     const c = client as Proc;
     const h = host as Proc;
     const [cFrom, hFrom] = [c.lines.length, h.lines.length];
     let rss = '';
-    const r = await echoWithCut(lab as Lab, 15_000, STREAMS, async () => { rss = `client ${vmRssMiB(c)} MiB, host ${vmRssMiB(h)} MiB`; });
+    const pinger = spawnIn(lab as Lab, 'a', 'interactive', ['--input-type=module', '-e', PINGER, String(FORWARD_PORT), String(PING_SECONDS), String(ECHO_MS)]);
+    const r = await echoWithCut(lab as Lab, 15_000, { streams: STREAMS, during: async () => { rss = `client ${vmRssMiB(c)} MiB, host ${vmRssMiB(h)} MiB`; } });
+    const pingTimer = setTimeout(() => { try { pinger.child.kill('SIGKILL'); } catch { /* gone */ } }, ECHO_MS);
+    const pingCode = await pinger.exited;
+    clearTimeout(pingTimer);
+    const pingResult = pinger.lines.filter((l) => l.line.startsWith('{')).at(-1)?.line ?? tail(pinger);
+    const roundsAfter = pinger.lines.filter((l) => l.t > r.restoredAt && /^p \d+$/.test(l.line)).length;
     const cRes = c.lines.slice(cFrom).find((l) => RESUMED.test(l.line));
     const hRes = h.lines.slice(hFrom).find((l) => RESUMED.test(l.line));
     const streams = (l: typeof cRes) => l?.line.match(/streams=(\d+)/)?.[1] ?? '?';
     const text = `${STREAMS} streams, 15 s cut: restore -> data flowing ${(r.backMs / 1000).toFixed(2)} s; resumed streams: client ${streams(cRes)}, host ${streams(hRes)}; ` +
-      `VmRSS 13 s into the cut (the outage under way): ${rss}; ${r.dropped} UDP packets dropped; load ${load()}; sender: ${r.result}`;
+      `VmRSS 13 s into the cut (the outage under way): ${rss}; ${r.dropped} UDP packets dropped; load ${load()}; sender: ${r.result}; ` +
+      `interactive beside them: ${pingResult}, ${roundsAfter} round trips after the restore`;
     t.diagnostic(text);
+    assert.ok(pingCode === 0 && /"ok":true/.test(pingResult), `the interactive session goes on across the cut, every round trip byte-exact: ${text}`);
+    assert.ok(roundsAfter > 0, `round trips after the restore: ${text}`);
     assert.ok(r.ok, `every stream's echo completes byte-exact (SHA-256): ${text} | client: ${tail(c)} | host: ${tail(h)}`);
     assert.ok(cRes && hRes, `both sides logged the resume: ${text} | client: ${tail(c)} | host: ${tail(h)}`);
-    assert.equal(streams(cRes), String(STREAMS), text);
+    assert.equal(streams(cRes), String(STREAMS + 1), text);
     assert.ok(r.backMs < BACK_MS, `data flowing again within ${BACK_MS} ms of the restore: ${text}`);
   });
 

@@ -1,6 +1,7 @@
 // Resume on loopback, in this process: the client drops its PeerConnection (as a broken path does)
 // in the middle of transfers; every stream goes on byte-exact over the next one. The forged resumes are
-// loopback too; a cut by a real network (nft in the lab) is not tested yet.
+// loopback too, and so is an outage that outlasts the deadline; a cut by a real network (nft in the
+// lab) is test/integration/lab-resume.test.ts.
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,6 +9,7 @@ import net from 'node:net';
 import { startPair, startHostSide, startTestClient, releaseAtEnd } from '../support/pair.js';
 import { openFlow, MiB } from '../support/traffic.js';
 import { within, sleep, eventually } from '../support/timing.js';
+import { liveStreams } from '../support/stats.js';
 import { connectSession } from '../../src/signaling/client-handshake.js';
 import { openSignaling } from '../../src/signaling/websocket.js';
 import type { ResumeTicket } from '../../src/signaling/resumption.js';
@@ -76,6 +78,53 @@ describe('resume after a longer outage (loopback)', { timeout: 60_000 }, () => {
         assert.equal(r.receivedHash, r.sentHash);
       }
       assert.equal((await client.stats()).outages.resumes, 1);
+    } finally {
+      await client.close();
+      await side.close();
+      proxy.close();
+    }
+  });
+});
+
+/** The client reaches the host's signaling through this proxy, which refuses it while `blocked`. */
+async function signalingProxy(hostPort: number) {
+  const state = { blocked: false, port: 0, close: () => {} };
+  const proxy = net.createServer((c) => {
+    if (state.blocked) { c.destroy(); return; }
+    const u = net.connect(hostPort, '127.0.0.1');
+    c.pipe(u).pipe(c);
+    const both = () => { c.destroy(); u.destroy(); };
+    c.on('error', both); u.on('error', both); c.on('close', both); u.on('close', both);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  state.port = (proxy.address() as net.AddressInfo).port;
+  state.close = () => proxy.close();
+  return state;
+}
+
+describe('resume: the deadline (loopback)', { timeout: 60_000 }, () => {
+  test('an outage longer than --resume-timeout resets the waiting streams on both sides; the client then starts a new session', { timeout: 40_000 }, async () => {
+    const DEADLINE_MS = 2000;
+    const side = await startHostSide({ config: { resumeTimeoutMs: DEADLINE_MS } });
+    const proxy = await signalingProxy(side.host.port);
+    const { client, port } = await startTestClient(`ws://127.0.0.1:${proxy.port}`, ['echo'], { pin: side.host.pin, reconnect: true, config: { resumeTimeoutMs: DEADLINE_MS } });
+    try {
+      const flows = Array.from({ length: 4 }, (_, i) => openFlow(port.echo ?? 0, 400 + i, { bytes: 64 * MiB }));
+      assert.ok(await eventually(() => flows.every((f) => f.received() > 64 * 1024), 20_000, 5), 'data flows');
+      proxy.blocked = true;
+      client.dropPath('test: outage');
+      const lost = Date.now();
+      const results = await within(Promise.allSettled(flows.map((f) => f.finish())), 15_000, 'the waiting streams to be reset');
+      const waited = Date.now() - lost;
+      for (const r of results) assert.equal(r.status, 'rejected', 'each application connection is closed without its bytes');
+      assert.ok(waited >= DEADLINE_MS - 100, `the streams waited for the deadline (${waited} ms)`);
+      assert.ok(await eventually(async () => (await client.stats()).outages.expired === 1 && (await side.host.stats()).outages.expired === 1, 10_000, 20), 'both sides count the expired outage');
+      assert.ok(await eventually(async () => (await liveStreams(side.host)) === 0 && (await liveStreams(client)) === 0, 10_000, 20), 'neither side holds a stream of the old session');
+      proxy.blocked = false;
+      await within(client.whenConnected(), 20_000, 'a new session');
+      const after = openFlow(port.echo ?? 0, 500, { bytes: 256 * 1024 });
+      const r = await within(after.finish(), 20_000, 'a new connection over the new session');
+      assert.equal(r.receivedHash, r.sentHash);
     } finally {
       await client.close();
       await side.close();
