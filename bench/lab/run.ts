@@ -2,7 +2,7 @@
 // table (summary.ts, table.ts), every run's per-second series, and a JSON file if asked. Root only.
 
 import { parseArgs } from 'node:util';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describeMachine, machineLine } from '../machine.js';
 import { readLimits } from '../proc.js';
@@ -34,6 +34,8 @@ raw DataChannel (no tunnel) on the same path. Each figure is the median of --run
                        environment is passed to every process anyway)
   --tunnel-only        only the tunnel: no TCP, ssh -L or raw-DC runs (to compare tunnel settings)
   --no-ssh             leave out ssh -L      --no-raw    leave out the raw DataChannel
+  --tcp-cc NAME        TCP congestion control in the two sites (cubic, bbr, reno; default: the
+                       kernel's default, here bbr): what plain TCP and ssh -L run with
   --prefix P           the lab's namespace prefix (default dcb)
   --json FILE          every run, the per-second series, the rows and the machine as JSON
   --help               this text
@@ -52,6 +54,11 @@ function integer(text: string, flag: string, min: number, max = Number.MAX_SAFE_
   const v = Number(text);
   if (!Number.isInteger(v) || v < min || v > max) throw new Error(`${flag} must be an integer from ${min} to ${max}, got '${text}'`);
   return v;
+}
+
+/** A sysctl of the root namespace as text, or '?'. */
+function readProc(key: string): string {
+  try { return readFileSync(`/proc/sys/${key}`, 'utf8').trim(); } catch { return '?'; }
 }
 
 const items = (text: string) => text.split(',').map((s) => s.trim()).filter(Boolean);
@@ -77,7 +84,7 @@ function parse(args: string[]): { config: LabConfig; json: string | undefined } 
       streams: { type: 'string' }, directions: { type: 'string' }, 'ping-seconds': { type: 'string' },
       'tunnel-args': { type: 'string' }, 'tunnel-env': { type: 'string', multiple: true }, 'tunnel-only': { type: 'boolean' },
       'no-ssh': { type: 'boolean' }, 'no-raw': { type: 'boolean' }, prefix: { type: 'string' }, json: { type: 'string' },
-      help: { type: 'boolean' },
+      'tcp-cc': { type: 'string' }, help: { type: 'boolean' },
     },
   });
   if (values.help) return 'help';
@@ -107,6 +114,10 @@ function parse(args: string[]): { config: LabConfig; json: string | undefined } 
   if (values['no-ssh']) c.transports = c.transports.filter((t) => t !== 'ssh');
   if (values['no-raw']) c.raw = false;
   if (values.prefix) c.prefix = values.prefix;
+  if (values['tcp-cc']) {
+    if (!/^[a-z0-9_]+$/.test(values['tcp-cc'])) throw new Error(`--tcp-cc takes a congestion control's name (cubic, bbr, reno), got '${values['tcp-cc']}'`);
+    c.tcpCc = values['tcp-cc'];
+  }
   return { config: c, json: values.json };
 }
 
@@ -122,6 +133,14 @@ export async function labBench(args: string[]): Promise<number> {
   const { config, json } = parsed;
   const reason = labSkipReason();
   if (reason) { process.stderr.write(`tunnel bench --lab: ${reason}.\n`); return 2; }
+  if (config.tcpCc) {
+    // a namespace other than the root one may only pick from this list (the root's setting)
+    const allowed = readProc('net/ipv4/tcp_allowed_congestion_control').split(/\s+/);
+    if (!allowed.includes(config.tcpCc)) {
+      process.stderr.write(`tunnel bench --lab: --tcp-cc ${config.tcpCc} is not in net.ipv4.tcp_allowed_congestion_control (${allowed.join(' ')}), which network namespaces are held to; add it there first (sysctl -w net.ipv4.tcp_allowed_congestion_control="${[...allowed, config.tcpCc].join(' ')}").\n`);
+      return 2;
+    }
+  }
   const notes: string[] = [];
   if (config.transports.includes('ssh')) {
     const sshReason = sshSkipReason();
@@ -133,7 +152,8 @@ export async function labBench(args: string[]): Promise<number> {
   process.stdout.write(`config: paths ${config.paths.map((p) => p.name).join(',')}; ${config.runs} run(s) per figure, median; bulk ${config.seconds} s, `
     + `${config.directions.join('/')} x ${config.streams.join('/')} stream(s); ping-pong ${config.pingBytes} B for ${config.pingSeconds} s; `
     + `transports ${config.transports.join(',')}${config.raw ? ', raw DC' : ''}; tunnel args '${config.tunnel.args.join(' ')}'`
-    + `${Object.keys(config.tunnel.env).length ? `, env ${Object.entries(config.tunnel.env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}\n`);
+    + `${Object.keys(config.tunnel.env).length ? `, env ${Object.entries(config.tunnel.env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`
+    + `; TCP congestion control ${config.tcpCc ?? `${readProc('net/ipv4/tcp_congestion_control')} (the kernel's default)`}\n`);
   for (const n of notes) process.stdout.write(`note: ${n}\n`);
 
   const progress = createProgress(countSteps(config));
@@ -141,7 +161,11 @@ export async function labBench(args: string[]): Promise<number> {
   let lab;
   try {
     lab = await startLab({ prefix: config.prefix, nat: { a: 'cone', b: 'cone' } });
+    // per network namespace since Linux 4.15: the two sites' TCP endpoints (the load generator, the
+    // service, ssh and sshd) use it; the tunnel's SCTP has its own
+    if (config.tcpCc) for (const site of ['a', 'b'] as const) await lab.exec(site, 'sysctl', ['-q', '-w', `net.ipv4.tcp_congestion_control=${config.tcpCc}`]);
   } catch (err) {
+    await lab?.down();
     process.stderr.write(`tunnel bench --lab: the lab did not start: ${(err as Error).message}\n`);
     return 1;
   }

@@ -54,6 +54,8 @@ export interface LabConfig {
   raw: boolean;
   tunnel: TunnelSettings;
   prefix: string;
+  /** TCP congestion control in the two sites (net.ipv4.tcp_congestion_control); the kernel's default if unset */
+  tcpCc?: string;
 }
 
 export interface BulkRun {
