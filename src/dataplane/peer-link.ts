@@ -11,9 +11,12 @@
 //
 // handedOver returns the bytes' hop allowance to their shard: a full channel therefore stops the
 // shards, which stop reading their sockets, which pushes back on the applications. bufferedAmount
-// counts only libdatachannel's own queue, which is one queue for the whole association; the real
-// buffer is usrsctp's (4 MiB, see ../webrtc/peer.ts), so a low mark keeps small messages from
-// waiting behind bulk ones in libdatachannel while usrsctp still has plenty to send.
+// counts only libdatachannel's own queue, which is one FIFO for the whole association (both
+// channels); the real buffer is usrsctp's (4 MiB, see ../webrtc/peer.ts), whose stream scheduler
+// serves the two channels in turn. So the bulk channel gets a low mark of its own
+// (bulkHighWaterBytes, one or two full-size messages, low event at 0): full-size DATA waits here,
+// and a small message entering the FIFO finds little or nothing ahead of it, while usrsctp still
+// has plenty to send.
 
 import { PacketType, encodePacket, HEADER_BYTES } from '../shared/packet.js';
 import type { DataPlaneConfig } from '../shared/limits.js';
@@ -82,13 +85,13 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
     }
   }
 
-  function lane(channel: Channel) {
+  function lane(channel: Channel, highWater: number, lowWater: number) {
     const queue: Outgoing[] = [];
     let queuedBytes = 0;
     let drainTimer: NodeJS.Timeout | null = null;
 
     function send(item: Outgoing): void {
-      if (queue.length === 0 && channel.bufferedAmount() < config.channelHighWaterBytes) {
+      if (queue.length === 0 && channel.bufferedAmount() < highWater) {
         sendNow(item.message, channel);
         hooks.handedOver(item); // sent, or dropped with a dead peer: either way the shard is owed it
         return;
@@ -101,7 +104,7 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
 
     function drain(): void {
       let sent = 0;
-      while (sent < queue.length && channel.bufferedAmount() < config.channelHighWaterBytes) {
+      while (sent < queue.length && channel.bufferedAmount() < highWater) {
         const item = queue[sent];
         if (!item || !sendNow(item.message, channel)) break; // the peer is gone: close() hands the rest over
         sent++;
@@ -116,7 +119,7 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
       if (sent > 0) hooks.drained();
     }
 
-    channel.setBufferedAmountLowThreshold(config.channelLowWaterBytes);
+    channel.setBufferedAmountLowThreshold(lowWater);
     channel.onBufferedAmountLow(drain);
     channel.onMessage((msg) => {
       if (closed) return;
@@ -143,8 +146,8 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
     };
   }
 
-  const small = lane(channels.small);
-  const bulk = channels.bulk === channels.small ? small : lane(channels.bulk);
+  const small = lane(channels.small, config.channelHighWaterBytes, config.channelLowWaterBytes);
+  const bulk = channels.bulk === channels.small ? small : lane(channels.bulk, Math.min(config.bulkHighWaterBytes, config.channelHighWaterBytes), 0);
   const lanes = bulk === small ? [small] : [small, bulk];
 
   /** PING seq 0 carries our clock (ms, float64); the pong (seq 1) echoes it back. */

@@ -8,6 +8,7 @@ export function fakeChannel() {
   const sent: Uint8Array[] = [];
   const pings: Uint8Array[] = [];
   let buffered = 0;
+  let lowThreshold = 0;
   let failing = false;
   let onLow: () => void = () => {};
   let onMessage: (msg: string | Buffer | ArrayBuffer) => void = () => {};
@@ -20,7 +21,7 @@ export function fakeChannel() {
       return true;
     },
     bufferedAmount: () => buffered,
-    setBufferedAmountLowThreshold: () => {},
+    setBufferedAmountLowThreshold: (n: number) => { lowThreshold = n; },
     onBufferedAmountLow: (cb: () => void) => { onLow = cb; },
     onMessage: (cb: (msg: string | Buffer | ArrayBuffer) => void) => { onMessage = cb; },
     isOpen: () => true,
@@ -30,6 +31,7 @@ export function fakeChannel() {
     sent,
     pings,
     setBuffered: (n: number) => { buffered = n; },
+    lowThreshold: () => lowThreshold,
     low: () => onLow(),
     deliver: (msg: string | Buffer) => onMessage(msg),
     fail: () => { failing = true; },

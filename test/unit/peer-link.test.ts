@@ -1,5 +1,5 @@
-// One peer's DataChannel link (src/dataplane/peer-link.ts) over a fake channel: the high-water queue
-// and its drain, every message handed over exactly once, keepalive and its timeout, ping answers.
+// One peer's DataChannel link (src/dataplane/peer-link.ts) over a fake channel: the high-water queues
+// (the bulk channel's lower) and their drain, every message handed over exactly once, keepalive and its timeout, ping answers.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -125,6 +125,25 @@ test('two channels: full-size DATA goes on the bulk one; a small message does no
     assert.deepEqual(t.bulk.sent.map((m) => decodePackets(m)[0]?.streamId), [1, 2]);
     t.bulk.deliver(Buffer.from(encodePacket(PacketType.DATA, 9, 0, new Uint8Array(1))));
     assert.equal(t.messages.length, 1, 'messages from either channel are read');
+  } finally {
+    t.l.close();
+  }
+});
+
+test('the bulk channel keeps libdatachannel\'s shared FIFO short (its own lower mark, low event at 0); the small one may fill it up to its mark', T, () => {
+  const t = link({}, true);
+  try {
+    assert.equal(t.bulk.lowThreshold(), 0);
+    assert.equal(t.fake.lowThreshold(), config.channelLowWaterBytes);
+    t.bulk.setBuffered(config.bulkHighWaterBytes);
+    t.fake.setBuffered(config.bulkHighWaterBytes);
+    t.l.send(item(1), true);
+    t.l.send(item(2), false);
+    assert.equal(t.bulk.sent.length, 0, 'full-size DATA waits in the dispatcher past the bulk mark');
+    assert.deepEqual(t.fake.sent.map((m) => decodePackets(m)[0]?.streamId), [2], 'a small message still goes, under its own mark');
+    t.bulk.setBuffered(0);
+    t.bulk.low();
+    assert.deepEqual(t.bulk.sent.map((m) => decodePackets(m)[0]?.streamId), [1]);
   } finally {
     t.l.close();
   }
