@@ -37,9 +37,8 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { ChildProcess } from 'node:child_process';
 import { startLab, labSkipReason, PEERJS, type Lab, type Counters } from '../../bench/lab/lab.js';
-import { lineLog, type LineLog } from '../../bench/lab/processes.js';
+import { spawnIn, running, tail, stopProcess as stopCli, nthLine, arrival, type LabProcess as Cli } from '../support/lab-process.js';
 
 const skip = labSkipReason();
 /** LAB_PATHS_SERIAL=1: one lab after the other (for figures undisturbed by the other cases; ~2x longer). */
@@ -72,77 +71,17 @@ const ECHO_MS = 90_000;
 const CLIENT_PATH = /^path: (direct \((?:host|srflx|prflx)\)|relayed \(TURN\)|websocket fallback \(TCP\)) (\S+) -> (\S+), rtt (\d+|\?) ms$/;
 const HOST_PATH = /^client (\d+) from (\S+): path: (direct \((?:host|srflx|prflx)\)|relayed \(TURN\)|websocket fallback \(TCP\)) (\S+) -> (\S+), rtt (\d+|\?) ms$/;
 
-interface Cli {
-  name: string;
-  child: ChildProcess;
-  out: LineLog;
-  err: LineLog;
-  /** performance.now() just before the spawn */
-  t0: number;
-  /** every line of stdout and stderr with performance.now() when it arrived */
-  stamped: { t: number; line: string }[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
-}
-
-function spawnIn(lab: Lab, site: 'a' | 'b', name: string, script: string, args: string[]): Cli {
-  const t0 = performance.now();
-  const child = lab.spawn(site, process.execPath, [script, ...args]);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal, ms: performance.now() - t0 }));
-  });
-  const stamped: { t: number; line: string }[] = [];
-  const out = lineLog(child, ['stdout'], 500);
-  const err = lineLog(child, ['stderr'], 500);
-  for (const stream of [child.stdout, child.stderr]) {
-    let partial = '';
-    stream?.on('data', (text: string) => {
-      const parts = (partial + text).split('\n');
-      partial = parts.pop() ?? '';
-      const t = performance.now();
-      for (const line of parts) if (stamped.length < 2000) stamped.push({ t, line });
-    });
-  }
-  return { name, child, out, err, t0, stamped, exited };
-}
-
-/** When (performance.now()) the `n`-th line matching `re` arrived from `c`, or NaN. */
-const arrival = (c: Cli, re: RegExp, n = 1) => c.stamped.filter((s) => re.test(s.line))[n - 1]?.t ?? NaN;
 /** The host's log line for a client that passed the PIN check: signaling done, ICE starts. */
 const AUTHENTICATED = / host info client authenticated /;
-
-const running = (c: Cli) => c.child.exitCode === null && c.child.signalCode === null;
-
-/** SIGTERM, and SIGKILL if it is still there after 3 s (the CLI forces its own exit after 2 s). */
-async function stopCli(c: Cli): Promise<void> {
-  if (!running(c)) return;
-  const timer = setTimeout(() => { try { c.child.kill('SIGKILL'); } catch { /* gone */ } }, 3000);
-  c.child.kill('SIGTERM');
-  await c.exited;
-  clearTimeout(timer);
-}
-
-/** Resolves with the `n`-th line of `log` that matches (1-based), or rejects on the child's exit or after `ms`. */
-async function nthLine(c: Cli, log: LineLog, re: RegExp, n: number, ms: number): Promise<RegExpMatchArray> {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    const hits = log.lines.map((l) => l.match(re)).filter((m): m is RegExpMatchArray => m !== null);
-    if (hits.length >= n) return hits[n - 1] as RegExpMatchArray;
-    if (!running(c)) throw new Error(`${c.name} exited before printing ${re}: ${tail(c)}`);
-    if (performance.now() > deadline) throw new Error(`${c.name}: no ${re} in ${ms} ms: ${tail(c)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-const tail = (c: Cli) => [...c.out.lines.slice(-5), ...c.err.lines.slice(-8)].join(' | ');
 
 interface Side { lab: Lab; pin: string; host: Cli; hostClients: number }
 
 /** The echo service and `tunnel host` in B: direct mode (its port forwarded on RB), or `rendezvous`. */
 async function startSide(lab: Lab, hostArgs: string[], rendezvous?: string): Promise<Side> {
-  const echo = spawnIn(lab, 'b', 'echo service', ECHO, ['serve', '--port', String(ECHO_PORT)]);
+  const echo = spawnIn(lab, 'b', 'echo service', [ECHO, 'serve', '--port', String(ECHO_PORT)]);
   const pin = String(randomInt(0, 100_000_000)).padStart(8, '0');
   if (!rendezvous) await lab.portForward(SIGNALING_PORT);
-  const host = spawnIn(lab, 'b', 'tunnel host', CLI, [
+  const host = spawnIn(lab, 'b', 'tunnel host', [CLI,
     'host', ...(rendezvous ? ['--rendezvous', rendezvous] : ['--listen', `0.0.0.0:${SIGNALING_PORT}`]),
     '--pin', pin, '--expose', `echo=127.0.0.1:${ECHO_PORT}`, '--quiet', '--log-level', 'info', ...hostArgs,
   ]);
@@ -165,7 +104,7 @@ interface Measured {
 
 /** The 16 MiB echo round trip from A through the client's forward; resolves with its MB/s. */
 async function echoThrough(lab: Lab): Promise<{ MBps: number; ms: number }> {
-  const sender = spawnIn(lab, 'a', 'echo sender', ECHO, ['send', '--port', String(FORWARD_PORT), '--bytes', String(BYTES), '--timeout-ms', String(ECHO_MS)]);
+  const sender = spawnIn(lab, 'a', 'echo sender', [ECHO, 'send', '--port', String(FORWARD_PORT), '--bytes', String(BYTES), '--timeout-ms', String(ECHO_MS)]);
   const { code } = await sender.exited;
   const line = sender.out.lines.at(-1) ?? '';
   let r: { ok?: boolean; bytes?: number; ms?: number; error?: string } = {};
@@ -178,7 +117,7 @@ async function echoThrough(lab: Lab): Promise<{ MBps: number; ms: number }> {
 async function connectAndEcho(side: Side, name: string, clientArgs: string[], connectMs: number): Promise<Measured> {
   const { lab } = side;
   await lab.counters({ reset: true });
-  const client = spawnIn(lab, 'a', name, CLI, ['client', ...clientArgs, '--forward', `127.0.0.1:${FORWARD_PORT}=echo`, '--quiet', '--log-level', 'warn']);
+  const client = spawnIn(lab, 'a', name, [CLI, 'client', ...clientArgs, '--forward', `127.0.0.1:${FORWARD_PORT}=echo`, '--quiet', '--log-level', 'warn']);
   try {
     const m = await nthLine(client, client.out, CLIENT_PATH, 1, connectMs);
     const pathAt = arrival(client, CLIENT_PATH);
@@ -243,7 +182,7 @@ describe('issue 11: the tunnel across NATs in the network lab', { skip: skip ?? 
     describe('(c) no TURN: two clients at once', { concurrency: true }, () => {
       test('--no-fallback: the client exits 2 about 15 s after signaling, with one sentence naming the remedy; the host logs it', { timeout: 90_000 }, async (t) => {
         const l = side.lab;
-        const client = spawnIn(l, 'a', 'client (c)', CLI, ['client', ...connect(), '--ice-server', l.stunUrl, '--no-fallback',
+        const client = spawnIn(l, 'a', 'client (c)', [CLI, 'client', ...connect(), '--ice-server', l.stunUrl, '--no-fallback',
           '--forward', `127.0.0.1:${FORWARD_PORT + 1}=echo`, '--quiet', '--log-level', 'error']);
         // a hang guard only: the bounds are asserted below
         const timer = setTimeout(() => { try { client.child.kill('SIGKILL'); } catch { /* gone */ } }, 75_000);

@@ -36,9 +36,9 @@ import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { ChildProcess } from 'node:child_process';
 import { startLab, labSkipReason, ADDR, type Lab } from '../../bench/lab/lab.js';
 import { nft } from '../../bench/lab/netns.js';
+import { spawnIn, running, stopProcess as stop, waitLine, type LabProcess as Proc } from '../support/lab-process.js';
 
 const skip = labSkipReason();
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
@@ -179,56 +179,7 @@ sock.on('error', (e) => finish(false, e.message));
 sock.on('close', () => finish(false, 'closed after ' + rtts.length + ' round trips'));
 `;
 
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  /** every line of stdout and stderr, stamped with performance.now() on arrival */
-  lines: { t: number; line: string; err: boolean }[];
-  exited: Promise<number | null>;
-}
-
-function spawnIn(lab: Lab, site: 'a' | 'b', name: string, args: string[]): Proc {
-  const child = lab.spawn(site, process.execPath, args);
-  const lines: Proc['lines'] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  for (const [stream, err] of [[child.stdout, false], [child.stderr, true]] as const) {
-    let partial = '';
-    stream?.setEncoding('utf8');
-    stream?.on('data', (text: string) => {
-      const parts = (partial + text).split('\n');
-      partial = parts.pop() ?? '';
-      const t = performance.now();
-      for (const line of parts) if (lines.length < 20_000) lines.push({ t, line, err });
-    });
-  }
-  return { name, child, lines, exited };
-}
-
-const running = (p: Proc) => p.child.exitCode === null && p.child.signalCode === null;
-const tail = (p: Proc) => p.lines.filter((l) => !l.line.startsWith('p ')).slice(-10).map((l) => l.line).join(' | ');
-
-/** The first line (after index `from`) matching `re`, or throws after `ms` / on the process's exit. */
-async function waitLine(p: Proc, re: RegExp, ms: number, from = 0): Promise<{ t: number; line: string; m: RegExpMatchArray }> {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    for (let i = from; i < p.lines.length; i++) {
-      const l = p.lines[i] as Proc['lines'][number];
-      const m = l.line.match(re);
-      if (m) return { ...l, m };
-    }
-    if (!running(p)) throw new Error(`${p.name} exited before ${re}: ${tail(p)}`);
-    if (performance.now() > deadline) throw new Error(`${p.name}: no ${re} in ${ms} ms: ${tail(p)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function stop(p: Proc | undefined): Promise<void> {
-  if (!p || !running(p)) return;
-  const timer = setTimeout(() => { try { p.child.kill('SIGKILL'); } catch { /* gone */ } }, 3000);
-  p.child.kill('SIGTERM');
-  await p.exited;
-  clearTimeout(timer);
-}
+const quietTail = (p: Proc) => p.lines.filter((l) => !l.line.startsWith('p ')).slice(-10).map((l) => l.line).join(' | ');
 
 /** Bytes back at the sender as of `t` (its last `p` line before t). */
 function receivedAt(sender: Proc, t: number): number {
@@ -278,8 +229,8 @@ async function echoWithCut(lab: Lab, cutMs: number, o: { streams?: number; bytes
   try {
     const flowDeadline = performance.now() + 30_000;
     while (receivedAt(sender, Infinity) < CUT_AFTER) {
-      if (!running(sender)) throw new Error(`the sender ended before the cut: ${tail(sender)}`);
-      if (performance.now() > flowDeadline) throw new Error(`under ${CUT_AFTER} B back in 30 s: ${tail(sender)}`);
+      if (!running(sender)) throw new Error(`the sender ended before the cut: ${quietTail(sender)}`);
+      if (performance.now() > flowDeadline) throw new Error(`under ${CUT_AFTER} B back in 30 s: ${quietTail(sender)}`);
       await new Promise((r) => setTimeout(r, 10));
     }
     await cut(lab);
@@ -302,9 +253,9 @@ async function echoWithCut(lab: Lab, cutMs: number, o: { streams?: number; bytes
       else await new Promise((r) => setTimeout(r, 10));
     }
     const timer = setTimeout(() => { try { sender.child.kill('SIGKILL'); } catch { /* gone */ } }, ECHO_MS + 5000);
-    const code = await sender.exited;
+    const { code } = await sender.exited;
     clearTimeout(timer);
-    const result = sender.lines.filter((l) => l.line.startsWith('{')).at(-1)?.line ?? tail(sender);
+    const result = sender.lines.filter((l) => l.line.startsWith('{')).at(-1)?.line ?? quietTail(sender);
     let r: { ok?: boolean; bytes?: number } = {};
     try { r = JSON.parse(result) as typeof r; } catch { /* reported */ }
     return { ok: code === 0 && r.ok === true && r.bytes === total, result, backMs: backAt - restoredAt, stallMs: backAt - lastMoveBefore, dropped, cutAt, restoredAt };
@@ -359,10 +310,10 @@ describe('resume across a real cut in the network lab (issue 15)', { skip: skip 
     t.diagnostic(text);
     t.diagnostic(`client's log, seconds from the cut (restored at ${((r.restoredAt - r.cutAt) / 1000).toFixed(1)}): ${timeline(c, cFrom, r.cutAt)}`);
     t.diagnostic(`host's log, seconds from the cut: ${timeline(h, hFrom, r.cutAt)}`);
-    assert.ok(r.ok, `the echo of ${BIG} B completes byte-exact (SHA-256): ${text} | client: ${tail(c)} | host: ${tail(h)}`);
+    assert.ok(r.ok, `the echo of ${BIG} B completes byte-exact (SHA-256): ${text} | client: ${quietTail(c)} | host: ${quietTail(h)}`);
     assert.ok(r.dropped > 0, `the cut dropped UDP: ${text}`);
-    assert.ok(cLost && hLost, `both sides logged the path lost: ${text} | client: ${tail(c)} | host: ${tail(h)}`);
-    assert.ok(cRes && hRes, `both sides logged the resume: ${text} | client: ${tail(c)} | host: ${tail(h)}`);
+    assert.ok(cLost && hLost, `both sides logged the path lost: ${text} | client: ${quietTail(c)} | host: ${quietTail(h)}`);
+    assert.ok(cRes && hRes, `both sides logged the resume: ${text} | client: ${quietTail(c)} | host: ${quietTail(h)}`);
     assert.ok(r.backMs < BACK_MS, `data flowing again within ${BACK_MS} ms of the restore: ${text}`);
     if (!FALLBACK) assert.match(newPath, /^direct \((srflx|prflx|host)\)/, `a new direct PeerConnection, not the fallback: ${text}`);
     assert.ok(running(c) && running(h), 'both CLIs still run');
@@ -376,9 +327,9 @@ describe('resume across a real cut in the network lab (issue 15)', { skip: skip 
     const pinger = spawnIn(lab as Lab, 'a', 'interactive', ['--input-type=module', '-e', PINGER, String(FORWARD_PORT), String(PING_SECONDS), String(ECHO_MS)]);
     const r = await echoWithCut(lab as Lab, 15_000, { streams: STREAMS, during: async () => { rss = `client ${vmRssMiB(c)} MiB, host ${vmRssMiB(h)} MiB`; } });
     const pingTimer = setTimeout(() => { try { pinger.child.kill('SIGKILL'); } catch { /* gone */ } }, ECHO_MS);
-    const pingCode = await pinger.exited;
+    const { code: pingCode } = await pinger.exited;
     clearTimeout(pingTimer);
-    const pingResult = pinger.lines.filter((l) => l.line.startsWith('{')).at(-1)?.line ?? tail(pinger);
+    const pingResult = pinger.lines.filter((l) => l.line.startsWith('{')).at(-1)?.line ?? quietTail(pinger);
     const roundsAfter = pinger.lines.filter((l) => l.t > r.restoredAt && /^p \d+$/.test(l.line)).length;
     const cRes = c.lines.slice(cFrom).find((l) => RESUMED.test(l.line));
     const hRes = h.lines.slice(hFrom).find((l) => RESUMED.test(l.line));
@@ -389,8 +340,8 @@ describe('resume across a real cut in the network lab (issue 15)', { skip: skip 
     t.diagnostic(text);
     assert.ok(pingCode === 0 && /"ok":true/.test(pingResult), `the interactive session goes on across the cut, every round trip byte-exact: ${text}`);
     assert.ok(roundsAfter > 0, `round trips after the restore: ${text}`);
-    assert.ok(r.ok, `every stream's echo completes byte-exact (SHA-256): ${text} | client: ${tail(c)} | host: ${tail(h)}`);
-    assert.ok(cRes && hRes, `both sides logged the resume: ${text} | client: ${tail(c)} | host: ${tail(h)}`);
+    assert.ok(r.ok, `every stream's echo completes byte-exact (SHA-256): ${text} | client: ${quietTail(c)} | host: ${quietTail(h)}`);
+    assert.ok(cRes && hRes, `both sides logged the resume: ${text} | client: ${quietTail(c)} | host: ${quietTail(h)}`);
     assert.equal(streams(cRes), String(STREAMS + 1), text);
     assert.ok(r.backMs < BACK_MS, `data flowing again within ${BACK_MS} ms of the restore: ${text}`);
   });
@@ -407,7 +358,7 @@ describe('resume across a real cut in the network lab (issue 15)', { skip: skip 
       `outage logged: ${cLost ? `yes (client resumed after ${cRes?.line.match(RESUMED)?.[1] ?? '?'} s, host ${hRes?.line.match(RESUMED)?.[1] ?? '?'} s)` : 'no (the association survived)'}; ` +
       `${r.dropped} UDP packets dropped by the cut; load ${load()}; sender: ${r.result}`;
     t.diagnostic(text);
-    assert.ok(r.ok, `the echo of ${BYTES} B completes byte-exact (SHA-256): ${text} | client: ${tail(c)} | host: ${tail(h)}`);
+    assert.ok(r.ok, `the echo of ${BYTES} B completes byte-exact (SHA-256): ${text} | client: ${quietTail(c)} | host: ${quietTail(h)}`);
     assert.ok(r.backMs < BACK_MS, `data flowing again within ${BACK_MS} ms of the restore: ${text}`);
     assert.ok(running(c) && running(h), 'both CLIs still run');
   });
