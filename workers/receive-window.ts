@@ -33,9 +33,14 @@ export interface ReceiveWindowOptions {
  *  window, and SCTP delivers in bursts too; over 50 ms spells at RTT 40 ms the rate read up to twice
  *  the real one. A spell lasts at least this and two round trips. */
 const EPOCH_MIN_MS = 100;
-/** How much window a rate needs per round trip (plus budget): credit comes back in quarter windows,
- *  so the sender never has the whole window in flight. */
-const WINDOW_PER_RATE_RTT = 1.5;
+/** How much window a rate needs per round trip (plus budget). Twice, as Linux's receive-buffer
+ *  auto-tuning: a window-limited stream has about 3/4 of its window in flight (credit comes back in
+ *  quarters), so this doubles it per spell, while one that the path limits stops at about twice its
+ *  rate's worth. 1.5 grew a window by ~1.2x per spell: one download at RTT 100 ms took 6-8 s to
+ *  reach the path's 27 MB/s (15.3-19.6 MB/s over 15 s, its third second under a quarter of its
+ *  median); with 2, 3 s (23.4 and 23.4 MB/s), pings beside it alike (p50 108-124 vs 115-117 ms), and
+ *  at RTT 40 ms 1 and 8 streams within noise (lab, tunnel bench --lab --tunnel-only, 2 runs each). */
+const WINDOW_PER_RATE_RTT = 2;
 /** The queueing a window may add on top of the path's round trip (ms): latency for every other
  *  stream, against throughput for this one. Loopback, one download and a ping beside it (single
  *  runs): a fixed 256 KiB window gave 56 MB/s and a 4 ms ping; 1 MiB, 64 MB/s and 16 ms; 16 MiB,

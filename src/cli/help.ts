@@ -13,7 +13,7 @@ const ICE_HELP = `  --ice-server URL         STUN or TURN server (repeatable): s
                            TURN runs over UDP only: libjuice, the ICE agent of node-datachannel, drops
                            turns: and ?transport=tcp|tls, so they are refused; at most 2 TURN servers
   --ice-relay-only         use only relayed (TURN) candidates: the path always goes through TURN
-  --ice-port-range MIN-MAX the UDP ports ICE may use, for a firewall (each connection takes one)
+  --ice-port-range MIN-MAX the UDP ports ICE may use, for a firewall (each session takes two)
   --ice-bind ADDR          bind ICE to ADDR and use only candidates on it, and relayed ones
                            (127.0.0.1 keeps traffic on loopback)
   --no-fallback            when ICE finds no path, fail instead of carrying the tunnel over the

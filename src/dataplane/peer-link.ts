@@ -11,12 +11,10 @@
 //
 // handedOver returns the bytes' hop allowance to their shard: a full channel therefore stops the
 // shards, which stop reading their sockets, which pushes back on the applications. bufferedAmount
-// counts only libdatachannel's own queue, which is one FIFO for the whole association (both
-// channels); the real buffer is usrsctp's (4 MiB, see ../webrtc/peer.ts), whose stream scheduler
-// serves the two channels in turn. So the bulk channel gets a low mark of its own
-// (bulkHighWaterBytes, one or two full-size messages, low event at 0): full-size DATA waits here,
-// and a small message entering the FIFO finds little or nothing ahead of it, while usrsctp still
-// has plenty to send.
+// counts only libdatachannel's own queue, one FIFO per association (each channel has its own, see
+// ../webrtc/channels.ts); the real buffer is usrsctp's (4 MiB, see ../webrtc/peer.ts). The bulk
+// channel keeps a short one (bulkHighWaterBytes, one or two full-size messages, low event at 0):
+// full-size DATA waits here, while usrsctp still has plenty to send.
 
 import { PacketType, encodePacket, HEADER_BYTES } from '../shared/packet.js';
 import type { DataPlaneConfig } from '../shared/limits.js';

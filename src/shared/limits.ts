@@ -29,8 +29,7 @@ export interface DataPlaneConfig {
   /** Resume below this (onBufferedAmountLow fires here). */
   channelLowWaterBytes: number;
   /** The bulk channel's high-water mark, lower than the small channel's (its low mark is 0): full-size
-   *  DATA waits in the dispatcher rather than in libdatachannel's FIFO, where small messages queue
-   *  behind it. */
+   *  DATA waits in the dispatcher rather than in libdatachannel's FIFO. */
   bulkHighWaterBytes: number;
   /** Keepalive interval on the DataChannel (ms). */
   keepaliveMs: number;
@@ -58,16 +57,17 @@ export const defaultConfig: DataPlaneConfig = {
   dialTimeoutMs: 10000,
   // Enough for several 64 KiB packets per shard in flight, small next to the window sum.
   hopAllowanceBytes: 2 * 1024 * 1024,
-  // libdatachannel's queue (what bufferedAmount counts) is one FIFO for the association, in front of
-  // usrsctp's own 4 MiB send buffer: keeping it short lets small messages overtake bulk in usrsctp,
-  // while usrsctp's buffer keeps the path busy. 256 KiB-1 MiB all held the lab's rates (RTT 40 ms).
+  // libdatachannel's queue (what bufferedAmount counts) is one FIFO per association, in front of
+  // usrsctp's own 4 MiB send buffer, which keeps the path busy. 256 KiB-1 MiB all held the lab's
+  // rates (RTT 40 ms).
   channelHighWaterBytes: 1024 * 1024,
   channelLowWaterBytes: 256 * 1024,
-  // The bulk channel's own mark: in the lab at RTT 40 ms with 1 % loss (tunnel bench --lab, 4 runs
-  // each, interleaved) a 1 KiB ping beside one download waited a median 1.1 s (0.6-4.4) with 64 KiB
-  // here against 5.2 s (0.8-12.9) with bulk under the 1 MiB mark, at the same download rate; without
-  // loss pings and one-stream downloads did not change, 8 streams read 24.6 vs 29.3 MB/s (spread ~20 %).
-  // Loopback bulk within noise (79-95 vs 82-100 MB/s, medians of 3).
+  // The bulk channel's own mark. Chosen when both channels shared one association and so one
+  // libdatachannel FIFO (lab, RTT 40 ms, 1 % loss: a ping beside a download waited a median 1.1 s with
+  // 64 KiB here against 5.2 s under the 1 MiB mark). Since the bulk channel has its own association
+  // that reason is gone; 1 MiB / 256 KiB instead gave nothing back (lab, RTT 40 ms, one run each:
+  // 1 stream 16.9 vs 30.3 MB/s — a loss event in that run — 8 streams 34.4 vs 33.9), and a short
+  // queue there is less memory held below the dispatcher.
   bulkHighWaterBytes: 64 * 1024,
   keepaliveMs: 1000,
   peerTimeoutMs: 5000,

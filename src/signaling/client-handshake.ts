@@ -1,5 +1,5 @@
 // The client's side of signaling: hello, the PIN proof (CPace), the host's proof back, then the
-// PeerConnection until its DataChannel is open — or, if ICE finds no path in time and both sides
+// PeerConnections until their DataChannels are open — or, if ICE finds no path in time and both sides
 // agreed to it, the WebSocket fallback. Rejects with a TunnelError whose code says what went wrong
 // (WRONG_PIN, LOCKED_OUT, VERSION_MISMATCH, SIGNALING_*, ICE_FAILED, PEER_FAILED, HOST_UNREACHABLE,
 // UNKNOWN_CODE, RELAY_*).
@@ -16,8 +16,8 @@
 // keepalive could notice. A relay's end ends nothing once the session is up.
 
 import type ndc from 'node-datachannel';
-import { createPeer, addCandidate, closePeer, type IceOptions } from '../webrtc/peer.js';
-import { openChannels, type PeerChannels } from '../webrtc/channels.js';
+import { createPeer, addCandidate, closePeers, type IceOptions } from '../webrtc/peer.js';
+import { openChannels, PEER_CONNECTIONS, type PeerChannels } from '../webrtc/channels.js';
 import { selectedPath, type SessionPath } from '../webrtc/path.js';
 import { TunnelError, tunnelError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../shared/log.js';
@@ -85,7 +85,7 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
   let wake: (() => void) | null = null;
   let failure: TunnelError | null = null;
   let onFailure: (err: TunnelError) => void = () => {};
-  let pc: ndc.PeerConnection | null = null;
+  let pcs: ndc.PeerConnection[] = [];
   let dcs: ndc.DataChannel[] = []; // kept referenced: an unreferenced channel is collected and closes
   let dcOpen = false;
   let fallback: FallbackChannel | null = null;
@@ -97,7 +97,7 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
       if (over) return;
       over = true;
       fallback?.close();
-      closePeer(pc, dcs, dcOpen);
+      closePeers(pcs, dcs, dcOpen);
       conn.terminate();
       resolve(reason);
     };
@@ -183,15 +183,16 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
       if (failure) return finish(failure);
       const sendMac = (m: Inner) => send(addMac(macs, m));
       const iceStart = Date.now();
-      const peer = createPeer('client', ice, Math.min(ice.mtu, inner.mtu), {
-        sdp: (sdp, type) => sendMac({ t: 'sdp', sdp, type }),
-        candidate: (cand, mid) => { if (signalOpen) sendMac({ t: 'cand', cand, mid }); },
-      });
-      pc = peer;
-      const { opened, all } = openChannels(peer);
+      const peers = Array.from({ length: PEER_CONNECTIONS }, (_, index) => createPeer(`client-${index}`, ice, Math.min(ice.mtu, inner.mtu), {
+        sdp: (sdp, type) => sendMac({ t: 'sdp', sdp, type, pc: index }),
+        candidate: (cand, mid) => { if (signalOpen) sendMac({ t: 'cand', cand, mid, pc: index }); },
+      }));
+      pcs = peers;
+      const { opened, all } = openChannels(peers);
       dcs = all;
       let channels: PeerChannels | null = null;
-      const onIcePath = () => { if (channels) finish({ channels, path: () => selectedPath(peer) }); };
+      // the small channel's path: the keepalive's round trips are measured there
+      const onIcePath = () => { if (channels) finish({ channels, path: () => (peers[0] ? selectedPath(peers[0]) : null) }); };
       const gaveUp = () => {
         if (phase !== 'ice') return;
         if (useFallback) return ask();
@@ -211,8 +212,8 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
       const switchToFallback = async () => {
         const carrier = conn.carrier;
         if (!carrier) return finish(tunnelError('SIGNALING_PROTOCOL', 'the host offered a fallback this connection cannot carry'));
-        closePeer(peer, all, dcOpen); // before the handshake's handler is replaced: no more ICE events matter
-        pc = null;
+        closePeers(peers, all, dcOpen); // before the handshake's handler is replaced: no more ICE events matter
+        pcs = [];
         dcs = [];
         const fb = createFallbackChannel(conn, carrier, macs.seal, (reason) => { log.warn('fallback channel failed', { reason }); endSession(reason); });
         fallback = fb;
@@ -227,8 +228,8 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
         if (phase === 'ice' || phase === 'refused') onIcePath();
       });
       for (const dc of all) dc.onClosed(() => { if (!fallback) endSession('data channel closed'); });
-      peer.onIceStateChange((state) => { if (state === 'connected' || state === 'completed') iceConnected = true; });
-      peer.onStateChange((state) => {
+      for (const peer of peers) peer.onIceStateChange((state) => { if (state === 'connected' || state === 'completed') iceConnected = true; });
+      for (const peer of peers) peer.onStateChange((state) => {
         if (fallback || (state !== 'failed' && state !== 'closed')) return;
         if (established) {
           fail(tunnelError('PEER_FAILED', `the WebRTC connection ${state}`));
@@ -249,8 +250,8 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
           if (msg?.t !== 'mac') throw tunnelError('SIGNALING_PROTOCOL', `expected a MAC'd message, got '${msg?.t ?? 'text'}'`);
           const m = checkMac(macs, msg);
           if (m.t === 'resumed' && options.resume && resumed === null) resumed = m.ok;
-          else if (m.t === 'sdp' && m.type === 'answer') peer.setRemoteDescription(m.sdp, 'answer');
-          else if (m.t === 'cand') { if (phase !== 'asked') addCandidate(peer, m.cand, m.mid, ice); }
+          else if (m.t === 'sdp' && m.type === 'answer' && peers[m.pc]) peers[m.pc]?.setRemoteDescription(m.sdp, 'answer');
+          else if (m.t === 'cand') { const peer = peers[m.pc]; if (peer && phase !== 'asked') addCandidate(peer, m.cand, m.mid, ice); }
           else if (m.t === 'fallback-reply' && phase === 'asked') {
             if (m.ok) {
               void switchToFallback();
@@ -272,13 +273,14 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
 
     established = true;
     if (!fallback) {
-      const peer = pc as ndc.PeerConnection | null;
+      const peers = pcs;
       // late candidates and anything else are still authenticated and applied
       conn.onMessage((data) => {
         try {
           const msg = data ? decodePlain(data) : null;
           if (msg?.t !== 'mac') throw new Error(`unexpected '${msg?.t ?? 'text'}'`);
           const m = checkMac(macs, msg);
+          const peer = m.t === 'cand' ? peers[m.pc] : undefined;
           if (m.t === 'cand' && peer) addCandidate(peer, m.cand, m.mid, ice);
         } catch (err) {
           log.warn('signaling error; dropping the session', { error: (err as Error).message });

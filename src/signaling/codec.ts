@@ -12,6 +12,8 @@
 //     with `resume {rid, proof}` in params (a client back after its path broke, see ./resumption.ts):
 //                                    ◀───────   mac(resumed {ok})             (before the SDP answer)
 //     mac(sdp offer), mac(cand)…        ◀──▶    mac(sdp answer), mac(cand)…
+//       each SDP and candidate names its PeerConnection (`pc`: 0 for the small channel's, 1 for the
+//       bulk channel's; see ../webrtc/channels.ts); the client offers one or two, the host answers each
 //   and, only if both said fb (the WebSocket fallback) and no DataChannel opened in time:
 //     mac(fallback)                  ───────▶   closes its PeerConnection, unless its channel is open
 //                                    ◀───────   mac(fallback-reply {ok})
@@ -28,8 +30,11 @@ import { isMtu } from '../webrtc/mtu.js';
  *  became `session` and `sealed` became `mac`; the window is offered as {initial, max}; two
  *  DataChannels (small, bulk) with maxRetransmits; PING carries a timestamp; `fb` in welcome and
  *  params, the fallback messages, the sealed data-plane messages after them. 4: resume: `rid` in
- *  welcome, `resume` in params, `resumed`; WINDOW carries an acknowledgement; the RESUME packet. */
-export const PROTOCOL_VERSION = 4;
+ *  welcome, `resume` in params, `resumed`; WINDOW carries an acknowledgement; the RESUME packet.
+ *  5: the bulk channel on a PeerConnection of its own: `pc` in sdp and cand. */
+export const PROTOCOL_VERSION = 5;
+/** PeerConnections one session may have (the small channel's and the bulk channel's). */
+export const MAX_PEER_CONNECTIONS = 2;
 /** Largest signaling message (bytes): an SDP is a few KiB. */
 export const MAX_SIGNAL_BYTES = 64 * 1024;
 /** Largest data-plane message the WebSocket fallback carries (bytes): a DataChannel's default
@@ -60,8 +65,8 @@ export type Inner =
   | { t: 'resumed'; ok: boolean }
   | { t: 'fallback' }
   | { t: 'fallback-reply'; ok: boolean }
-  | { t: 'sdp'; sdp: string; type: string }
-  | { t: 'cand'; cand: string; mid: string };
+  | { t: 'sdp'; sdp: string; type: string; pc: number }
+  | { t: 'cand'; cand: string; mid: string; pc: number };
 
 /** A client's claim to an earlier session: its resumption id, and a proof under that session's
  *  resumption key over this handshake (./resumption.ts). */
@@ -77,6 +82,7 @@ const isText = (v: unknown, max: number): v is string => typeof v === 'string' &
  *  starts no larger than what it may grow to. */
 const isWindowSize = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 64 * 1024 && (v as number) <= 1024 ** 3;
 const isWindow = (v: unknown): v is WindowOffer => isRecord(v) && isWindowSize(v.initial) && isWindowSize(v.max) && v.initial <= v.max;
+const isPc = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) < MAX_PEER_CONNECTIONS;
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
 
 export function encodeSignal(msg: Plain | Inner): Buffer {
@@ -142,11 +148,11 @@ export function decodeInner(data: Uint8Array): Inner {
       if (typeof m.ok !== 'boolean') break;
       return { t: 'fallback-reply', ok: m.ok };
     case 'sdp':
-      if (!isText(m.sdp, MAX_SIGNAL_BYTES) || !(m.type === 'offer' || m.type === 'answer')) break;
-      return { t: 'sdp', sdp: m.sdp, type: m.type };
+      if (!isText(m.sdp, MAX_SIGNAL_BYTES) || !(m.type === 'offer' || m.type === 'answer') || !isPc(m.pc)) break;
+      return { t: 'sdp', sdp: m.sdp, type: m.type, pc: m.pc };
     case 'cand':
-      if (!isText(m.cand, 1000) || !isText(m.mid, 100)) break;
-      return { t: 'cand', cand: m.cand, mid: m.mid };
+      if (!isText(m.cand, 1000) || !isText(m.mid, 100) || !isPc(m.pc)) break;
+      return { t: 'cand', cand: m.cand, mid: m.mid, pc: m.pc };
   }
   throw new SignalError(`malformed mac'd '${String(m.t).slice(0, 20)}' message`);
 }

@@ -1,9 +1,9 @@
 // The host's side of one client's signaling, from the first hello to the end of its session:
 //
 //   hello ──▶ guard: locked out? ──▶ CPace share ──▶ auth: right PIN? ──▶ welcome ──▶ session:
-//                  └─ LOCKED_OUT              └─ WRONG_PIN (a failed guess)        params, SDP offer,
+//                  └─ LOCKED_OUT              └─ WRONG_PIN (a failed guess)        params, SDP offers,
 //                                                                                  candidates (MAC'd)
-//   session ──▶ DataChannel opens ───────────────────────────────────▶ the data plane has the peer
+//   session ──▶ DataChannels open ────────────────────────────────────▶ the data plane has the peer
 //          └──▶ mac(fallback) from the client (ICE found no path):
 //                 our channel already open? ─yes─▶ reply no (the client's is about to open)
 //                                          └─no──▶ close the PeerConnection, reply ok, and the data
@@ -16,7 +16,7 @@
 // HOST_ICE_WAIT_MS.
 
 import type ndc from 'node-datachannel';
-import { createPeer, addCandidate, closePeer, type IceOptions } from '../webrtc/peer.js';
+import { createPeer, addCandidate, closePeers, type IceOptions } from '../webrtc/peer.js';
 import { selectedPath, type SessionPath } from '../webrtc/path.js';
 import type { Logger } from '../shared/log.js';
 import { encodeSignal, decodePlain, SignalError, PROTOCOL_VERSION, HANDSHAKE_TIMEOUT_MS, ICE_TIMEOUT_MS, type Plain, type ResumeRequest } from './codec.js';
@@ -68,7 +68,7 @@ const HOST_ICE_WAIT_MS = ICE_TIMEOUT_MS + 10000;
 export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): HostSession {
   const { peer, log } = options;
   const address = conn.remote;
-  let pc: ndc.PeerConnection | null = null;
+  const pcs: (ndc.PeerConnection | undefined)[] = []; // by the client's index
   let dcs: ndc.DataChannel[] = []; // kept referenced: an unreferenced channel is collected and closes
   let fallback: FallbackChannel | null = null;
   let channels: PeerChannels | null = null;
@@ -96,7 +96,7 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
     endAttempt(false);
     if (channels) log.info('client left', { peer, reason });
     fallback?.close();
-    closePeer(pc, dcs, true); // the channels the host has came from onDataChannel: they opened
+    closePeers(live(), dcs, true); // the channels the host has came from onDataChannel: they opened
     conn.terminate();
     options.onEnd(reason);
   }
@@ -158,18 +158,24 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
     log.info('client authenticated', { peer, address });
   }
 
-  function offer(m: MacState, sdp: string): void {
-    const p = createPeer(`host-${peer}`, options.ice, Math.min(options.ice.mtu, clientMtu), {
-      sdp: (s, type) => { if (!fellBack) send(addMac(m, { t: 'sdp', sdp: s, type })); },
-      candidate: (cand, mid) => { if (!fellBack) send(addMac(m, { t: 'cand', cand, mid })); },
+  const live = () => pcs.filter((p): p is ndc.PeerConnection => p !== undefined);
+
+  const watchChannels = acceptChannels((opened) => {
+    if (over || fellBack) { for (const c of opened.keep) c.close(); return; }
+    dcs = opened.keep;
+    for (const c of dcs) c.onClosed(() => { if (!fellBack) end('data channel closed'); });
+    // the small channel's path (the client's first PeerConnection): the keepalive's round trips go there
+    const first = pcs[0];
+    if (connected(opened.channels, () => (first ? selectedPath(first) : null))) log.info('client connected', { peer, address, path: path() });
+  });
+
+  function offer(m: MacState, index: number, sdp: string): void {
+    const p = createPeer(`host-${peer}-${index}`, options.ice, Math.min(options.ice.mtu, clientMtu), {
+      sdp: (s, type) => { if (!fellBack) send(addMac(m, { t: 'sdp', sdp: s, type, pc: index })); },
+      candidate: (cand, mid) => { if (!fellBack) send(addMac(m, { t: 'cand', cand, mid, pc: index })); },
     });
-    pc = p;
-    acceptChannels(p, (opened) => {
-      if (over || fellBack) { for (const c of opened.keep) c.close(); return; }
-      dcs = opened.keep;
-      for (const c of dcs) c.onClosed(() => { if (!fellBack) end('data channel closed'); });
-      if (connected(opened.channels, () => selectedPath(p))) log.info('client connected', { peer, address, path: path() });
-    });
+    pcs[index] = p;
+    watchChannels(p);
     p.onStateChange((state) => {
       if (fellBack || (state !== 'failed' && state !== 'closed')) return;
       // before the channel opens, a failure is the client's to handle: it asks for the fallback or
@@ -177,6 +183,7 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
       if (channels) end(`connection ${state}`);
       else log.debug('the WebRTC connection failed before its channel opened; waiting for the client', { peer, address });
     });
+    if (iceTimer) { p.setRemoteDescription(sdp, 'offer'); return; } // the session's second offer
     iceTimer = setTimeout(() => {
       log.warn('no network path to the client: its channel did not open and it did not ask for the fallback', { peer, address, waitedS: HOST_ICE_WAIT_MS / 1000 });
       end('ICE failed');
@@ -193,8 +200,8 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
       return;
     }
     fellBack = true;
-    closePeer(pc, dcs, false);
-    pc = null;
+    closePeers(live(), dcs, false);
+    pcs.length = 0;
     dcs = [];
     // one ping first, while the client waits for the reply and sends nothing: the RTT for the report
     void carrier.ping(1000).then((rtt) => {
@@ -220,10 +227,11 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
         send(addMac(macs, { t: 'resumed', ok }));
       }
     } else if (inner.t === 'sdp') {
-      if (inner.type !== 'offer' || pc || fellBack) throw new SignalError('unexpected SDP');
-      offer(macs, inner.sdp);
+      if (inner.type !== 'offer' || pcs[inner.pc] || fellBack || channels) throw new SignalError('unexpected SDP');
+      offer(macs, inner.pc, inner.sdp);
     } else if (inner.t === 'cand') {
-      if (pc && !fellBack) addCandidate(pc, inner.cand, inner.mid, options.ice);
+      const p = pcs[inner.pc];
+      if (p && !fellBack) addCandidate(p, inner.cand, inner.mid, options.ice);
     } else if (inner.t === 'fallback' && !fellBack) {
       fallBack(macs);
     } else {

@@ -78,7 +78,7 @@ export function parseIceServers(urls: readonly string[], warn: (message: string)
   return servers;
 }
 
-/** "MIN-MAX": the UDP ports ICE may bind (each connection takes one from the range). */
+/** "MIN-MAX": the UDP ports ICE may bind (a session takes two from the range: see ../webrtc/channels.ts). */
 export function parsePortRange(text: string): { min: number; max: number } {
   const m = /^(\d{1,5})-(\d{1,5})$/.exec(text.trim());
   const min = Number(m?.[1]);

@@ -83,13 +83,15 @@ export function addCandidate(pc: ndc.PeerConnection, candidate: string, mid: str
  *  (SIGSEGV / SIGABRT), while an opened channel may be dropped. One entry per failed attempt. */
 const neverOpened: ndc.DataChannel[] = [];
 
-/** Closes a PeerConnection whose channels may never have opened, without the crash above. */
-export function closePeer(pc: ndc.PeerConnection | null, channels: readonly ndc.DataChannel[], opened: boolean): void {
+/** Closes a session's PeerConnections, whose channels may never have opened, without the crash above. */
+export function closePeers(pcs: readonly ndc.PeerConnection[], channels: readonly ndc.DataChannel[], opened: boolean): void {
   for (const channel of channels) {
     if (!opened) neverOpened.push(channel);
     try { channel.close(); } catch { /* already closed */ }
   }
-  try { pc?.close(); } catch { /* already closed */ }
+  for (const pc of pcs) {
+    try { pc.close(); } catch { /* already closed */ }
+  }
 }
 
 export function releaseDataChannelLibrary(): void {

@@ -140,14 +140,15 @@ describe('hostile signaling input', { timeout: 60_000 }, () => {
       assert.equal(error?.code, 'WRONG_PIN', JSON.stringify(error));
     }
     // after the PAKE (knowing the PIN): a plain message, an SDP answer, a MAC'd welcome, an offer
-    // that is not SDP, two offers, a counter that skips
+    // for a PeerConnection past the two a session has, an offer that is not SDP, a counter that skips
     const afterPake: ((s: MacState) => Buffer)[] = [
       () => encodeSignal({ t: 'hello', v: PROTOCOL_VERSION }),
-      (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'v=0', type: 'answer' })),
+      (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'v=0', type: 'answer', pc: 0 })),
       (s) => encodeSignal(addMac(s, { t: 'welcome', services: [], window: { initial: 256 * 1024, max: 1048576 }, confirm: new Uint8Array(32), fb: false, mtu: 1280, rid: new Uint8Array(16) })),
-      (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'this is not SDP\r\na=fingerprint:sha-256 zz\r\n', type: 'offer' })),
-      (s) => { s.sent = 5; return encodeSignal(addMac(s, { t: 'cand', cand: 'candidate:1 1 UDP 1 127.0.0.1 9 typ host', mid: '0' })); },
-      (s) => encodeSignal(addMac(s, { t: 'cand', cand: 'candidate:1 1 UDP 1 127.0.0.1 99999999 typ host', mid: '0' })), // before any offer: ignored
+      (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'v=0', type: 'offer', pc: 2 } as never)), // no third PeerConnection
+      (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'this is not SDP\r\na=fingerprint:sha-256 zz\r\n', type: 'offer', pc: 0 })),
+      (s) => { s.sent = 5; return encodeSignal(addMac(s, { t: 'cand', cand: 'candidate:1 1 UDP 1 127.0.0.1 9 typ host', mid: '0', pc: 0 })); },
+      (s) => encodeSignal(addMac(s, { t: 'cand', cand: 'candidate:1 1 UDP 1 127.0.0.1 99999999 typ host', mid: '0', pc: 0 })), // before any offer: ignored
     ];
     for (const [i, make] of afterPake.entries()) {
       const { raw, macs } = await rawAuthenticated(host.url, PIN);
@@ -157,7 +158,7 @@ describe('hostile signaling input', { timeout: 60_000 }, () => {
         // a candidate before the offer is ignored, not fatal; an offer that is not SDP then is refused
         await sleep(200);
         assert.equal(raw.ws.readyState, WebSocket.OPEN, 'a stray candidate does not end the session');
-        raw.ws.send(encodeSignal(addMac(macs, { t: 'sdp', sdp: 'v=0\r\n', type: 'offer' })));
+        raw.ws.send(encodeSignal(addMac(macs, { t: 'sdp', sdp: 'v=0\r\n', type: 'offer', pc: 0 })));
       }
       const { error } = await refusal(raw);
       assert.ok(error && ['SIGNALING_PROTOCOL', 'SIGNALING_AUTH'].includes(error.code), `case ${i}: ${JSON.stringify(error)}`);

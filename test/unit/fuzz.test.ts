@@ -244,9 +244,14 @@ test('sanity: valid signaling messages decode back', T, () => {
   assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'params', window: w } as never), INNER), 'error'); // fb is required
   assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'params', window: 1048576, fb: true } as never), INNER), 'error'); // a window is {initial, max}
   assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'fallback-reply', ok: 1 } as never), INNER), 'error');
-  assert.deepEqual(decodeInner(encodeSignal({ t: 'sdp', sdp: 'v=0', type: 'offer' })), { t: 'sdp', sdp: 'v=0', type: 'offer' });
-  assert.deepEqual(decodeInner(encodeSignal({ t: 'cand', cand: 'c', mid: '0' })), { t: 'cand', cand: 'c', mid: '0' });
+  assert.deepEqual(decodeInner(encodeSignal({ t: 'sdp', sdp: 'v=0', type: 'offer', pc: 1 })), { t: 'sdp', sdp: 'v=0', type: 'offer', pc: 1 });
+  assert.deepEqual(decodeInner(encodeSignal({ t: 'cand', cand: 'c', mid: '0', pc: 0 })), { t: 'cand', cand: 'c', mid: '0', pc: 0 });
+  // each names one of the session's two PeerConnections
+  for (const pc of [2, -1, 0.5, '0', undefined]) {
+    assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'sdp', sdp: 'v=0', type: 'offer', pc } as never), INNER), 'error');
+    assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'cand', cand: 'c', mid: '0', pc } as never), INNER), 'error');
+  }
   // the two decoders do not accept each other's messages
   assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'hello', v: 1 }), INNER), 'error');
-  assert.equal(checkSignal(decodePlain, encodeSignal({ t: 'cand', cand: 'c', mid: '0' }), PLAIN), 'error');
+  assert.equal(checkSignal(decodePlain, encodeSignal({ t: 'cand', cand: 'c', mid: '0', pc: 0 }), PLAIN), 'error');
 });
