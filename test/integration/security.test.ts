@@ -116,7 +116,7 @@ describe('signaling through a man-in-the-middle relay', { timeout: 60_000 }, () 
     const fingerprint = alterByte('h2c', 'sdp', (body) => { const at = body.indexOf('a=fingerprint:'); return at < 0 ? -1 : body.indexOf(' ', at) + 1; }, [0x41, 0x42]);
     relay.tamper = fingerprint.tamper;
     const { error: err } = await refused(relay.url);
-    assert.equal(fingerprint.altered(), 1, 'the relay altered the answer');
+    assert.ok(fingerprint.altered() >= 1, 'the relay altered an answer'); // one per PeerConnection, until the first is refused
     assert.equal(err.code, 'SIGNALING_AUTH', err.message);
     assert.match(err.message, /authentication/);
     assert.ok(await eventually(() => host.peers() === 0, 3000), 'no peer on the host');
