@@ -134,7 +134,7 @@ function dispatcherOurs(shards: number): { run: () => Promise<number>; close(): 
   } as unknown as Channel;
   const posts = Array.from({ length: shards }, () => (msg: ToShard) => { if (msg.t === 'turn') for (const b of msg.pkts) sink += b.bufs.length; });
   const dispatcher = createDispatcher({ role: 'host', config: defaultConfig, shards: posts, log: createLogger('micro', 'error'), onPeerDead: () => {} });
-  dispatcher.addPeer(1, { small: channel, bulk: channel }, windowOffer(defaultConfig));
+  dispatcher.addPeer(1, { small: channel, bulk: [channel] }, windowOffer(defaultConfig));
   const messages = channelMessages();
   return {
     run: async () => {

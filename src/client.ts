@@ -7,7 +7,7 @@
 import { defaultConfig, verifyConfig, windowOffer } from './shared/limits.js';
 import { createLogger } from './shared/log.js';
 import type { Forward } from './shared/thread-messages.js';
-import { workerCount, iceOptions, type SideOptions } from './options.js';
+import { workerCount, iceOptions, bulkLanes, type SideOptions } from './options.js';
 import { tunnelError, type TunnelError } from './errors.js';
 import { startDataPlane, type DataPlaneStats } from './dataplane/data-plane.js';
 import { changeForwards } from './dataplane/reconfigure.js';
@@ -72,10 +72,11 @@ export async function startClient(options: ClientOptions): Promise<ClientHandle>
   const log = options.log ?? createLogger('client', options.logLevel);
   const config = verifyConfig({ ...defaultConfig, ...options.config });
   const workers = workerCount(options.workers);
+  const lanes = bulkLanes(options.lanes);
   if (options.forwards.length === 0) throw tunnelError('BAD_FLAG', 'at least one --forward is needed');
   const signaling = clientSignaling(options);
   const ice = iceOptions(options, (message) => log.warn(message));
-  const handshake: ClientHandshakeOptions = { pin: signaling.pin, hostName: signaling.hostName, window: windowOffer(config), log, ice, fallback: options.fallback };
+  const handshake: ClientHandshakeOptions = { pin: signaling.pin, hostName: signaling.hostName, window: windowOffer(config), log, ice, fallback: options.fallback, bulkLanes: lanes };
   let ticket: ResumeTicket | undefined; // the session to resume after an outage
   const connect = async () => connectSession(await signaling.open(), { ...handshake, resume: outages.waiting(0) ? ticket : undefined });
 

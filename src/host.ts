@@ -7,7 +7,7 @@ import { randomInt } from 'node:crypto';
 import { defaultConfig, verifyConfig, windowOffer } from './shared/limits.js';
 import { createLogger } from './shared/log.js';
 import type { Service } from './shared/thread-messages.js';
-import { workerCount, iceOptions, type SideOptions } from './options.js';
+import { workerCount, iceOptions, bulkLanes, type SideOptions } from './options.js';
 import { tunnelError } from './errors.js';
 import { startDataPlane, type DataPlaneStats } from './dataplane/data-plane.js';
 import { startHostSignaling } from './signaling/carriers.js';
@@ -88,6 +88,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
   const log = options.log ?? createLogger('host', options.logLevel);
   const config = verifyConfig({ ...defaultConfig, ...options.config });
   const workers = workerCount(options.workers);
+  const lanes = bulkLanes(options.lanes);
   const pin = options.pin ?? randomPin();
   if (pin.length === 0) throw tunnelError('BAD_FLAG', 'the PIN must not be empty');
   const ice = iceOptions(options, (message) => log.warn(message));
@@ -111,7 +112,7 @@ export async function startHost(options: HostOptions): Promise<HostHandle> {
     let ticket: ResumeTicket | null = null;
     let resumeOf: number | null = null;
     const session = acceptClient(conn, {
-      peer: id, pin, guard, ice, log,
+      peer: id, pin, guard, ice, log, lanes,
       services: Object.keys(services),
       window: windowOffer(config),
       fallback: options.fallback !== false,

@@ -7,6 +7,7 @@ import { tunnelError } from './errors.js';
 import { parseIceServers } from './webrtc/ice-servers.js';
 import type { IceOptions } from './webrtc/peer.js';
 import { defaultMtu, isMtu, MIN_MTU, MAX_MTU } from './webrtc/mtu.js';
+import { DEFAULT_BULK_LANES, MAX_BULK_LANES } from './webrtc/channels.js';
 
 export interface SideOptions {
   /** Worker threads, 0..256; 0 runs the one shard on the main thread. Default: 0 on up to 2 cores, else
@@ -29,6 +30,10 @@ export interface SideOptions {
   /** Carry the tunnel over the signaling WebSocket when ICE finds no path (default true; direct
    *  signaling only: a rendezvous relay carries no data). */
   fallback?: boolean | undefined;
+  /** Bulk lanes, each a PeerConnection that carries full-size DATA (a stream keeps one), 1 to
+   *  MAX_BULK_LANES, default DEFAULT_BULK_LANES; each side states its own, the smaller wins
+   *  (webrtc/channels.ts). */
+  lanes?: number | undefined;
   logLevel?: string | undefined;
   /** text (default) or json, for the records the shards write */
   logFormat?: LogFormat | undefined;
@@ -77,4 +82,11 @@ export function iceOptions(options: SideOptions, warn: (message: string) => void
   const mtu = options.mtu ?? defaultMtu(options.iceBind, iceServers.length);
   if (!isMtu(mtu)) throw tunnelError('BAD_FLAG', `--mtu must be an integer from ${MIN_MTU} to ${MAX_MTU} (libjuice reads datagrams of at most 4096 bytes), got ${mtu}`);
   return { iceServers, iceBind: options.iceBind, relayOnly: options.iceRelayOnly, portRange: range, mtu };
+}
+
+/** The bulk lanes a side asks for: `lanes`, or the default; BAD_FLAG outside 1..MAX_BULK_LANES. */
+export function bulkLanes(lanes: number | undefined): number {
+  const n = lanes ?? DEFAULT_BULK_LANES;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_BULK_LANES) throw tunnelError('BAD_FLAG', `--lanes must be an integer from 1 to ${MAX_BULK_LANES}, got ${n}`);
+  return n;
 }

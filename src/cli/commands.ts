@@ -27,6 +27,7 @@ const common = {
   'ice-port-range': { type: 'string' },
   'no-fallback': { type: 'boolean' },
   mtu: { type: 'string' },
+  lanes: { type: 'string' },
   rendezvous: { type: 'string' },
   window: { type: 'string' },
   keepalive: { type: 'string' },

@@ -12,6 +12,7 @@ import { checkServiceName, parseForward, parseHostPort } from '../address.js';
 import { isLevel, isLogFormat } from '../shared/log.js';
 import { parseDuration, parseSize } from './units.js';
 import { parsePortRange } from '../webrtc/ice-servers.js';
+import { MAX_BULK_LANES } from '../webrtc/channels.js';
 import type { Said, Side } from './settings.js';
 
 type Kind = 'string' | 'integer' | 'boolean' | 'strings' | 'size' | 'duration' | 'table';
@@ -27,6 +28,7 @@ const SCHEMA: Record<string, { kind: Kind; side?: Side }> = {
   'ice-port-range': { kind: 'string' },
   fallback: { kind: 'boolean' },
   mtu: { kind: 'integer' },
+  lanes: { kind: 'integer' },
   rendezvous: { kind: 'string' },
   window: { kind: 'size' },
   keepalive: { kind: 'duration' },
@@ -173,6 +175,10 @@ function apply(said: Said, key: string, value: Checked, dir: string): void {
     case 'tls-cert': said.tlsCert = file(); break;
     case 'tls-key': said.tlsKey = file(); break;
     case 'ca': said.ca = file(); break;
+    case 'lanes':
+      if ((value as number) < 1 || (value as number) > MAX_BULK_LANES) throw new RangeError(`must be from 1 to ${MAX_BULK_LANES}, got ${String(value)}`);
+      said.lanes = value as number;
+      break;
     case 'connect':
       if (!/^wss?:\/\//.test(str())) throw new RangeError(`must be a ws:// or wss:// URL, got '${str()}'`);
       said.connect = str();

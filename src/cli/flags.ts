@@ -9,6 +9,7 @@ import type { Service } from '../shared/thread-messages.js';
 import { parseDuration, parseSize } from './units.js';
 import type { Said } from './settings.js';
 import { parsePortRange } from '../webrtc/ice-servers.js';
+import { MAX_BULK_LANES } from '../webrtc/channels.js';
 
 /** Runs util.parseArgs (or anything that throws on a bad flag) with the error made a BAD_FLAG. */
 export function parse<T>(read: () => T): T {
@@ -19,9 +20,11 @@ export function parse<T>(read: () => T): T {
   }
 }
 
-export function integer(text: string | undefined, flag: string, min: number): number | undefined {
+export function integer(text: string | undefined, flag: string, min: number, max = Infinity): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text) || Number(text) < min) throw tunnelError('BAD_FLAG', `${flag} must be an integer >= ${min}, got '${text}'`);
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw tunnelError('BAD_FLAG', `${flag} must be an integer ${max === Infinity ? `>= ${min}` : `from ${min} to ${max}`}, got '${text}'`);
+  }
   return Number(text);
 }
 
@@ -70,6 +73,7 @@ export interface CommonFlags {
   'ice-port-range'?: string | undefined;
   'no-fallback'?: boolean | undefined;
   mtu?: string | undefined;
+  lanes?: string | undefined;
   rendezvous?: string | undefined;
   window?: string | undefined;
   keepalive?: string | undefined;
@@ -106,6 +110,7 @@ export function saidByFlags(values: SideFlags): Said {
   if (values['ice-port-range'] !== undefined) said.icePortRange = parsePortRange(values['ice-port-range']);
   if (values['no-fallback']) said.fallback = false;
   set('mtu', integer(values.mtu, '--mtu', 1));
+  set('lanes', integer(values.lanes, '--lanes', 1, MAX_BULK_LANES));
   set('rendezvous', values.rendezvous);
   set('rendezvousId', values['rendezvous-id']);
   set('code', values.code);

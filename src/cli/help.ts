@@ -2,6 +2,7 @@
 
 import { defaultWorkers } from '../options.js';
 import { MAX_SHARDS } from '../shared/stream-id.js';
+import { DEFAULT_BULK_LANES, MAX_BULK_LANES } from '../webrtc/channels.js';
 
 const CONFIG_HELP = `  --config FILE            read the settings from a TOML file (README, "Config file"); flags override it;
                            SIGHUP (or tunnel reload) reads it again without dropping streams
@@ -13,7 +14,7 @@ const ICE_HELP = `  --ice-server URL         STUN or TURN server (repeatable): s
                            TURN runs over UDP only: libjuice, the ICE agent of node-datachannel, drops
                            turns: and ?transport=tcp|tls, so they are refused; at most 2 TURN servers
   --ice-relay-only         use only relayed (TURN) candidates: the path always goes through TURN
-  --ice-port-range MIN-MAX the UDP ports ICE may use, for a firewall (each session takes two)
+  --ice-port-range MIN-MAX the UDP ports ICE may use, for a firewall (each session takes 1 + lanes)
   --ice-bind ADDR          bind ICE to ADDR and use only candidates on it, and relayed ones
                            (127.0.0.1 keeps traffic on loopback)
   --no-fallback            when ICE finds no path, fail instead of carrying the tunnel over the
@@ -22,6 +23,9 @@ const ICE_HELP = `  --ice-server URL         STUN or TURN server (repeatable): s
                            own and the smaller wins (default 1280, safe across the internet and
                            TURN; with --ice-bind and no --ice-server, the interface's, e.g. 4140 on
                            loopback). Raise it only where the whole path carries such packets
+  --lanes N                bulk lanes, 1-${MAX_BULK_LANES} (default ${DEFAULT_BULK_LANES}): PeerConnections that carry full-size data,
+                           each stream on one; on a lossy path each lane adds one congestion
+                           window's worth. Each side states its own, the smaller wins
 `;
 
 const COMMON_HELP = `  --workers N              worker threads, 0-${MAX_SHARDS} (default ${defaultWorkers()}: 0 on up to 2 cores, else one per core; 0 = main thread only)

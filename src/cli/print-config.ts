@@ -34,6 +34,7 @@ export function renderConfig(s: Settings): string {
   if (s.icePortRange) doc['ice-port-range'] = `${s.icePortRange.min}-${s.icePortRange.max}`;
   doc.fallback = s.fallback;
   if (s.mtu !== undefined) doc.mtu = s.mtu;
+  doc.lanes = s.lanes;
   if (s.window === undefined) comments.push('# window: automatic (starts at 256KiB, grows per round trip up to 16MiB)');
   else doc.window = formatSize(s.window);
   doc.keepalive = formatDuration(s.keepalive);

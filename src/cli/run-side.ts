@@ -30,6 +30,7 @@ function sideOptions(settings: Settings, log: Logger): SideOptions {
     iceServers: settings.iceServers, iceBind: settings.iceBind, iceRelayOnly: settings.iceRelayOnly, icePortRange: settings.icePortRange,
     fallback: settings.fallback,
     mtu: settings.mtu,
+    lanes: settings.lanes,
     logLevel: settings.logLevel, logFormat: settings.logFormat, log, measureLoop: settings.metrics !== undefined,
     config: { ...window, keepaliveMs: settings.keepalive, peerTimeoutMs: 5 * settings.keepalive, resumeTimeoutMs: settings.resumeTimeout },
   };

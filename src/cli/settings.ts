@@ -11,6 +11,7 @@ import type { Forward, Service } from '../shared/thread-messages.js';
 import type { Level, LogFormat } from '../shared/log.js';
 import { defaultConfig } from '../shared/limits.js';
 import { workerCount } from '../options.js';
+import { DEFAULT_BULK_LANES } from '../webrtc/channels.js';
 import { readFlagFile } from './flags.js';
 import { readConfigFile } from './config-file.js';
 
@@ -27,6 +28,7 @@ export interface Said {
   icePortRange?: { min: number; max: number };
   fallback?: boolean;
   mtu?: number;
+  lanes?: number;
   /** a PeerJS relay: the host registers there, the client finds the host there by its code */
   rendezvous?: string;
   rendezvousId?: string;
@@ -64,6 +66,8 @@ export interface Settings {
   fallback: boolean;
   /** undefined: the default (webrtc/mtu.ts) */
   mtu?: number | undefined;
+  /** bulk lanes (webrtc/channels.ts): the client's wish, the host's limit; the smaller wins */
+  lanes: number;
   rendezvous?: string | undefined;
   /** undefined: the automatic window (it grows per round trip); a number: fixed at that size */
   window?: number | undefined;
@@ -116,6 +120,7 @@ export function merge(side: Side, flags: Said, file: Said, config?: string, read
     icePortRange: pick('icePortRange'),
     fallback: pick('fallback') ?? true,
     mtu: pick('mtu'),
+    lanes: pick('lanes') ?? DEFAULT_BULK_LANES,
     rendezvous: pick('rendezvous'),
     window: pick('window'),
     keepalive: pick('keepalive') ?? defaultConfig.keepaliveMs,

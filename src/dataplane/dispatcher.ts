@@ -74,7 +74,7 @@ export function createDispatcher(options: DispatcherOptions) {
     if (state.small.length === 0) return;
     const pieces = state.small;
     state.small = [];
-    for (const item of coalesce(pieces, shards.length, COALESCE_MAX_BYTES)) state.link.send(item, false);
+    for (const item of coalesce(pieces, shards.length, COALESCE_MAX_BYTES)) state.link.send(item);
   }
 
   // ---- from the peer ----
@@ -147,7 +147,10 @@ export function createDispatcher(options: DispatcherOptions) {
   function fromShard(index: number, msg: FromShard): void {
     if (msg.t !== 'turn') return;
     for (const batch of msg.pkts) sendBatch(index, batch);
-    for (const { peer, ids } of msg.closed) routes.release(peer, ids);
+    for (const { peer, ids } of msg.closed) {
+      routes.release(peer, ids);
+      peers.get(peer)?.link.forget(ids);
+    }
     if (msg.pkts.length > 0) scheduleTurn();
   }
 
@@ -168,7 +171,7 @@ export function createDispatcher(options: DispatcherOptions) {
       if (message.byteLength >= COALESCE_MAX_BYTES) {
         // what waits goes first: a stream's CONNECT stays ahead of its first full DATA packet
         sendSmall(state);
-        state.link.send({ message, shard: index }, true);
+        state.link.send({ message, shard: index }, id);
         continue;
       }
       state.small.push({ message, shard: index });
@@ -243,7 +246,9 @@ export function createDispatcher(options: DispatcherOptions) {
       state.link.disown(index);
     }
     for (const { peer, id } of routes.takeShard(index)) {
-      peers.get(peer)?.link.send({ message: encodePacket(PacketType.RESET, id, 0, Buffer.from(`${ResetReason.WORKER_CRASHED}: worker ${index}`)), shard: -1 }, false);
+      const link = peers.get(peer)?.link;
+      link?.send({ message: encodePacket(PacketType.RESET, id, 0, Buffer.from(`${ResetReason.WORKER_CRASHED}: worker ${index}`)), shard: -1 });
+      link?.forget([id]);
     }
   }
 

@@ -145,8 +145,25 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
   }
 
   const small = lane(channels.small, config.channelHighWaterBytes, config.channelLowWaterBytes);
-  const bulk = channels.bulk === channels.small ? small : lane(channels.bulk, Math.min(config.bulkHighWaterBytes, config.channelHighWaterBytes), 0);
-  const lanes = bulk === small ? [small] : [small, bulk];
+  const bulkHigh = Math.min(config.bulkHighWaterBytes, config.channelHighWaterBytes);
+  const bulk = channels.bulk.map((c) => (c === channels.small ? small : lane(c, bulkHigh, 0)));
+  const lanes = [...new Set([small, ...bulk])];
+  /** The bulk lane of each stream that has sent full-size DATA, and how many streams each lane has:
+   *  a stream keeps its lane for life (its packets stay in order, its losses stay on its lane), and
+   *  a new one takes the lane with the fewest. */
+  const laneOf = new Map<number, number>();
+  const streamsOn = bulk.map(() => 0);
+
+  function bulkLane(id: number) {
+    let index = laneOf.get(id);
+    if (index === undefined) {
+      index = 0;
+      for (let i = 1; i < streamsOn.length; i++) if ((streamsOn[i] ?? 0) < (streamsOn[index] ?? 0)) index = i;
+      laneOf.set(id, index);
+      streamsOn[index] = (streamsOn[index] ?? 0) + 1;
+    }
+    return bulk[index] ?? small;
+  }
 
   /** PING seq 0 carries our clock (ms, float64); the pong (seq 1) echoes it back. */
   function ping(): Uint8Array {
@@ -165,8 +182,20 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
 
   return {
     sendNow,
-    /** Queues or sends a message: full-size DATA on the bulk channel, the rest on the small one. */
-    send(item: Outgoing, isBulk: boolean): void { (isBulk ? bulk : small).send(item); },
+    /** Queues or sends a message: full-size DATA of stream `bulkId` on that stream's bulk lane, the
+     *  rest (`bulkId` undefined) on the small channel. */
+    send(item: Outgoing, bulkId?: number): void { (bulkId === undefined ? small : bulkLane(bulkId)).send(item); },
+    /** Streams that ended: their lanes take new ones. */
+    forget(ids: readonly number[]): void {
+      for (const id of ids) {
+        const index = laneOf.get(id);
+        if (index === undefined) continue;
+        laneOf.delete(id);
+        streamsOn[index] = (streamsOn[index] ?? 1) - 1;
+      }
+    },
+    /** Streams per bulk lane, now. */
+    lanes: () => [...streamsOn],
     /** A PING packet from the peer (`packet` is its whole encoding): a ping gets its pong, a pong
      *  is a round-trip sample. */
     ping(packet: Uint8Array, seq: number): void {
@@ -191,7 +220,7 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
     /** bytes the DataChannels themselves hold (0 once closed) */
     bufferedBytes: () => {
       if (closed) return 0;
-      try { return channels.small.bufferedAmount() + (channels.bulk === channels.small ? 0 : channels.bulk.bufferedAmount()); } catch { return 0; }
+      try { return [...new Set([channels.small, ...channels.bulk])].reduce((n, c) => n + c.bufferedAmount(), 0); } catch { return 0; }
     },
     /** A shard died: its queued bytes still go out, but nobody is owed them any more. */
     disown(shard: number): void {

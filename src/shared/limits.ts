@@ -28,7 +28,7 @@ export interface DataPlaneConfig {
   channelHighWaterBytes: number;
   /** Resume below this (onBufferedAmountLow fires here). */
   channelLowWaterBytes: number;
-  /** The bulk channel's high-water mark, lower than the small channel's (its low mark is 0): full-size
+  /** Each bulk lane's high-water mark, lower than the small channel's (its low mark is 0): full-size
    *  DATA waits in the dispatcher rather than in libdatachannel's FIFO. */
   bulkHighWaterBytes: number;
   /** Keepalive interval on the DataChannel (ms). */

@@ -17,7 +17,7 @@
 
 import type ndc from 'node-datachannel';
 import { createPeer, addCandidate, closePeers, type IceOptions } from '../webrtc/peer.js';
-import { openChannels, PEER_CONNECTIONS, type PeerChannels } from '../webrtc/channels.js';
+import { DEFAULT_BULK_LANES, openChannels, peerConnectionCount, type PeerChannels } from '../webrtc/channels.js';
 import { selectedPath, type SessionPath } from '../webrtc/path.js';
 import { TunnelError, tunnelError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../shared/log.js';
@@ -57,6 +57,8 @@ export interface ClientHandshakeOptions {
   fallback?: boolean | undefined;
   /** Ask the host to resume the session of this ticket (the path to it broke). */
   resume?: ResumeTicket | undefined;
+  /** Bulk lanes, each a PeerConnection of its own (default DEFAULT_BULK_LANES; ../webrtc/channels.ts). */
+  bulkLanes?: number | undefined;
 }
 
 /** How long the host may take to answer a fallback request, or our channel to open after the host
@@ -164,7 +166,8 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
     const ticket: ResumeTicket = { rid: inner.rid, key: macs.resumeKey };
     const resume = options.resume ? { resume: { rid: options.resume.rid, proof: resumeProof(options.resume, macs.session) } } : {};
     let resumed: boolean | null = null;
-    send(addMac(macs, { t: 'params', window: options.window, fb: ourFallback, mtu: ice.mtu, ...resume }));
+    const pcCount = peerConnectionCount(Math.min(options.bulkLanes ?? DEFAULT_BULK_LANES, inner.lanes));
+    send(addMac(macs, { t: 'params', window: options.window, fb: ourFallback, mtu: ice.mtu, pcs: pcCount, ...resume }));
     const iceMs = useFallback ? FALLBACK_ICE_TIMEOUT_MS : ICE_TIMEOUT_MS;
 
     // from here on, every message is MAC'd and handled as it arrives
@@ -183,7 +186,7 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
       if (failure) return finish(failure);
       const sendMac = (m: Inner) => send(addMac(macs, m));
       const iceStart = Date.now();
-      const peers = Array.from({ length: PEER_CONNECTIONS }, (_, index) => createPeer(`client-${index}`, ice, Math.min(ice.mtu, inner.mtu), {
+      const peers = Array.from({ length: pcCount }, (_, index) => createPeer(`client-${index}`, ice, Math.min(ice.mtu, inner.mtu), {
         sdp: (sdp, type) => sendMac({ t: 'sdp', sdp, type, pc: index }),
         candidate: (cand, mid) => { if (signalOpen) sendMac({ t: 'cand', cand, mid, pc: index }); },
       }));
@@ -219,7 +222,7 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
         fallback = fb;
         const rtt = await carrier.ping(FIRST_RTT_MS);
         const fbPath = (): SessionPath => ({ kind: 'websocket', relayed: false, local: carrier.local, remote: carrier.remote, rttMs: fb.rttMs() ?? rtt });
-        finish({ channels: { small: fb, bulk: fb }, path: fbPath });
+        finish({ channels: { small: fb, bulk: [fb] }, path: fbPath });
       };
 
       void opened.then((o) => {

@@ -5,15 +5,17 @@
 //     hello {v}                      ───────▶
 //                                    ◀───────   hello {v, session, yb}        (CPace, see auth.ts)
 //     auth {ya, confirm}             ───────▶   checks the PIN proof
-//                                    ◀───────   mac(welcome {services, window, mtu, confirm, rid})
-//     mac(params {window, mtu})      ───────▶   (each side's per-stream receive window, initial and
+//                                    ◀───────   mac(welcome {services, window, mtu, lanes, confirm, rid})
+//     mac(params {window, mtu, pcs}) ───────▶   (each side's per-stream receive window, initial and
 //                                                most: the other's send window; each side's MTU:
-//                                                the smaller is the association's)
+//                                                the smaller is the association's; how many
+//                                                PeerConnections the client will offer: one, or
+//                                                one plus the smaller side's bulk lanes)
 //     with `resume {rid, proof}` in params (a client back after its path broke, see ./resumption.ts):
 //                                    ◀───────   mac(resumed {ok})             (before the SDP answer)
 //     mac(sdp offer), mac(cand)…        ◀──▶    mac(sdp answer), mac(cand)…
-//       each SDP and candidate names its PeerConnection (`pc`: 0 for the small channel's, 1 for the
-//       bulk channel's; see ../webrtc/channels.ts); the client offers one or two, the host answers each
+//       each SDP and candidate names its PeerConnection (`pc`: 0 for the small channel's, 1 and up
+//       for the bulk lanes'; see ../webrtc/channels.ts); the client offers `pcs`, the host answers each
 //   and, only if both said fb (the WebSocket fallback) and no DataChannel opened in time:
 //     mac(fallback)                  ───────▶   closes its PeerConnection, unless its channel is open
 //                                    ◀───────   mac(fallback-reply {ok})
@@ -25,16 +27,18 @@
 import { pack, unpack } from 'msgpackr';
 import type { WindowOffer } from '../shared/limits.js';
 import { isMtu } from '../webrtc/mtu.js';
+import { MAX_BULK_LANES } from '../webrtc/channels.js';
 
 /** Bumped on any incompatible change of signaling or the data plane's packets. 3: the hello's `sid`
  *  became `session` and `sealed` became `mac`; the window is offered as {initial, max}; two
  *  DataChannels (small, bulk) with maxRetransmits; PING carries a timestamp; `fb` in welcome and
  *  params, the fallback messages, the sealed data-plane messages after them. 4: resume: `rid` in
  *  welcome, `resume` in params, `resumed`; WINDOW carries an acknowledgement; the RESUME packet.
- *  5: the bulk channel on a PeerConnection of its own: `pc` in sdp and cand. */
-export const PROTOCOL_VERSION = 5;
-/** PeerConnections one session may have (the small channel's and the bulk channel's). */
-export const MAX_PEER_CONNECTIONS = 2;
+ *  5: the bulk channel on a PeerConnection of its own: `pc` in sdp and cand. 6: bulk lanes, each on a
+ *  PeerConnection of its own: `lanes` in welcome, `pcs` in params. */
+export const PROTOCOL_VERSION = 6;
+/** PeerConnections one session may have (the small channel's and one per bulk lane). */
+export const MAX_PEER_CONNECTIONS = 1 + MAX_BULK_LANES;
 /** Largest signaling message (bytes): an SDP is a few KiB. */
 export const MAX_SIGNAL_BYTES = 64 * 1024;
 /** Largest data-plane message the WebSocket fallback carries (bytes): a DataChannel's default
@@ -60,8 +64,8 @@ export type Plain =
   | { t: 'error'; code: string; message: string };
 
 export type Inner =
-  | { t: 'welcome'; services: string[]; window: WindowOffer; confirm: Uint8Array; fb: boolean; mtu: number; rid: Uint8Array }
-  | { t: 'params'; window: WindowOffer; fb: boolean; mtu: number; resume?: ResumeRequest }
+  | { t: 'welcome'; services: string[]; window: WindowOffer; confirm: Uint8Array; fb: boolean; mtu: number; lanes: number; rid: Uint8Array }
+  | { t: 'params'; window: WindowOffer; fb: boolean; mtu: number; pcs: number; resume?: ResumeRequest }
   | { t: 'resumed'; ok: boolean }
   | { t: 'fallback' }
   | { t: 'fallback-reply'; ok: boolean }
@@ -83,6 +87,7 @@ const isText = (v: unknown, max: number): v is string => typeof v === 'string' &
 const isWindowSize = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 64 * 1024 && (v as number) <= 1024 ** 3;
 const isWindow = (v: unknown): v is WindowOffer => isRecord(v) && isWindowSize(v.initial) && isWindowSize(v.max) && v.initial <= v.max;
 const isPc = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) < MAX_PEER_CONNECTIONS;
+const isPcCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= MAX_PEER_CONNECTIONS;
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
 
 export function encodeSignal(msg: Plain | Inner): Buffer {
@@ -130,14 +135,14 @@ export function decodeInner(data: Uint8Array): Inner {
     case 'welcome':
       if (!Array.isArray(m.services) || m.services.length > 1000 || !m.services.every((s) => isText(s, 64))) break;
       if (!isBytes(m.confirm, 32, 32)) break;
-      if (!isWindow(m.window) || typeof m.fb !== 'boolean' || !isMtu(m.mtu) || !isBytes(m.rid, 16, 16)) break;
-      return { t: 'welcome', services: m.services as string[], window: { initial: m.window.initial, max: m.window.max }, confirm: m.confirm, fb: m.fb, mtu: m.mtu, rid: m.rid };
+      if (!isWindow(m.window) || typeof m.fb !== 'boolean' || !isMtu(m.mtu) || !isPcCount(m.lanes) || m.lanes > MAX_BULK_LANES || !isBytes(m.rid, 16, 16)) break;
+      return { t: 'welcome', services: m.services as string[], window: { initial: m.window.initial, max: m.window.max }, confirm: m.confirm, fb: m.fb, mtu: m.mtu, lanes: m.lanes, rid: m.rid };
     case 'params': {
-      if (!isWindow(m.window) || typeof m.fb !== 'boolean' || !isMtu(m.mtu)) break;
+      if (!isWindow(m.window) || typeof m.fb !== 'boolean' || !isMtu(m.mtu) || !isPcCount(m.pcs)) break;
       const r = m.resume;
       if (r !== undefined && !(isRecord(r) && isBytes(r.rid, 16, 16) && isBytes(r.proof, 32, 32))) break;
       const resume = r === undefined ? {} : { resume: { rid: r.rid as Uint8Array, proof: r.proof as Uint8Array } };
-      return { t: 'params', window: { initial: m.window.initial, max: m.window.max }, fb: m.fb, mtu: m.mtu, ...resume };
+      return { t: 'params', window: { initial: m.window.initial, max: m.window.max }, fb: m.fb, mtu: m.mtu, pcs: m.pcs as number, ...resume };
     }
     case 'resumed':
       if (typeof m.ok !== 'boolean') break;

@@ -36,6 +36,8 @@ export interface HostHandshakeOptions {
   /** the host's per-stream receive window, announced in the welcome */
   window: WindowOffer;
   ice: IceOptions;
+  /** The most bulk lanes a client may open (announced in the welcome; webrtc/channels.ts). */
+  lanes: number;
   /** Offer the WebSocket fallback to clients whose connection can carry it. */
   fallback: boolean;
   log: Logger;
@@ -83,6 +85,7 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
   let fellBack = false;
   let clientFallback = false;
   let clientMtu = options.ice.mtu; // until its params say
+  let clientPcs = 0; // PeerConnections the client offers: no SDP is taken before its params
   let iceTimer: NodeJS.Timeout | undefined;
   const offerFallback = options.fallback && conn.carrier !== undefined;
 
@@ -152,7 +155,7 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
     clearTimeout(timer);
     macs = result.macs;
     const rid = newResumeId();
-    send(addMac(macs, { t: 'welcome', services: options.services, window: options.window, confirm: result.confirm, fb: offerFallback, mtu: options.ice.mtu, rid }));
+    send(addMac(macs, { t: 'welcome', services: options.services, window: options.window, confirm: result.confirm, fb: offerFallback, mtu: options.ice.mtu, lanes: options.lanes, rid }));
     options.onTicket?.({ rid, key: macs.resumeKey });
     step = 'session';
     log.info('client authenticated', { peer, address });
@@ -160,7 +163,7 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
 
   const live = () => pcs.filter((p): p is ndc.PeerConnection => p !== undefined);
 
-  const watchChannels = acceptChannels((opened) => {
+  const watchChannels = acceptChannels(() => clientPcs, (opened) => {
     if (over || fellBack) { for (const c of opened.keep) c.close(); return; }
     dcs = opened.keep;
     for (const c of dcs) c.onClosed(() => { if (!fellBack) end('data channel closed'); });
@@ -183,7 +186,7 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
       if (channels) end(`connection ${state}`);
       else log.debug('the WebRTC connection failed before its channel opened; waiting for the client', { peer, address });
     });
-    if (iceTimer) { p.setRemoteDescription(sdp, 'offer'); return; } // the session's second offer
+    if (iceTimer) { p.setRemoteDescription(sdp, 'offer'); return; } // not the session's first offer
     iceTimer = setTimeout(() => {
       log.warn('no network path to the client: its channel did not open and it did not ask for the fallback', { peer, address, waitedS: HOST_ICE_WAIT_MS / 1000 });
       end('ICE failed');
@@ -209,7 +212,7 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
       send(addMac(m, { t: 'fallback-reply', ok: true }));
       const fb = createFallbackChannel(conn, carrier, m.seal, (reason) => { log.warn('fallback channel failed', { peer, address, reason }); end(reason); }, rtt);
       fallback = fb;
-      if (!connected({ small: fb, bulk: fb }, () => ({ kind: 'websocket', relayed: false, local: carrier.local, remote: carrier.remote, rttMs: fb.rttMs() }))) return;
+      if (!connected({ small: fb, bulk: [fb] }, () => ({ kind: 'websocket', relayed: false, local: carrier.local, remote: carrier.remote, rttMs: fb.rttMs() }))) return;
       log.warn('client connected over the WebSocket fallback: ICE found no path', { peer, address, path: path() });
     });
   }
@@ -221,13 +224,15 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
       sendWindow = inner.window;
       clientFallback = inner.fb;
       clientMtu = inner.mtu;
+      if (inner.pcs > 1 + options.lanes) throw new SignalError(`the client offers ${inner.pcs} PeerConnections; this host allows ${1 + options.lanes}`);
+      clientPcs = inner.pcs;
       if (inner.resume) {
         const ok = options.onResume?.(inner.resume, macs.session) ?? false;
         if (!ok) log.warn('resume refused: no such session here (the host restarted, or its deadline passed), or a forged proof', { peer, address });
         send(addMac(macs, { t: 'resumed', ok }));
       }
     } else if (inner.t === 'sdp') {
-      if (inner.type !== 'offer' || pcs[inner.pc] || fellBack || channels) throw new SignalError('unexpected SDP');
+      if (inner.type !== 'offer' || inner.pc >= clientPcs || pcs[inner.pc] || fellBack || channels) throw new SignalError('unexpected SDP');
       offer(macs, inner.pc, inner.sdp);
     } else if (inner.t === 'cand') {
       const p = pcs[inner.pc];

@@ -1,19 +1,24 @@
 // The DataChannels of a session, and how they are opened.
 //
-// Two channels: "small" carries every message under the coalescing size (CONNECT, WINDOW, FIN,
-// RESET, PING, interactive DATA) and "bulk" the full-size DATA. Both are unordered (each stream has
-// its own sequence numbers, so neither channel holds up another stream), so a stream's packets may
-// cross over between the two channels freely.
+// "small" carries every message under the coalescing size (CONNECT, WINDOW, FIN, RESET, PING,
+// interactive DATA); full-size DATA goes on a "bulk" lane. All are unordered (each stream has its own
+// sequence numbers, so no channel holds up another stream), so a stream's packets may cross over
+// between channels freely.
 //
 // Each channel has a PeerConnection, so an SCTP association, of its own. In one association an
 // interactive message shares the bulk data's congestion window and loss recovery: after a
 // retransmission timeout usrsctp resends every outstanding bulk chunk, from a window of one MTU,
 // before anything new, so under 1 % loss at RTT 40 ms a 1 KiB ping beside a download waited seconds
 // (lab: p99 3.5-5.4 s against 0.24 s alone). Its own association has its own window and its own
-// losses only. The cost: a second ICE/DTLS handshake (in parallel with the first), a second UDP port
-// and TURN allocation, and a few MiB of memory per session (bench/README.md).
+// losses only. Bulk has several lanes for the same reason TCP downloads open several connections:
+// usrsctp's congestion control is loss-based (NewReno), so on a lossy path one association carries
+// about MSS / (RTT x sqrt(loss)) (0.35 MB/s at RTT 40 ms and 1 % loss), whatever its buffers; each
+// lane is one more such share (lab: 8 downloads 0.44 MB/s on one lane, 1.5 on four). A stream keeps
+// one lane for life (../dataplane/peer-link.ts), so its losses stall only that lane's streams. The
+// cost per lane: one more ICE/DTLS handshake (all run at once), UDP port and TURN allocation, and
+// about a MiB of memory (bench/README.md).
 //
-// Both are created with maxRetransmits 65535. That is reliable in practice (the association aborts
+// All are created with maxRetransmits 65535. That is reliable in practice (the association aborts
 // long before a chunk could be resent 65,535 times), and it keeps usrsctp off the SACK fast path that
 // it takes only while no partially reliable data is in flight: on that path the retransmission timer
 // is never restarted when new data is acknowledged (usrsctp since a7360a1e, sctp_indata.c), so under
@@ -28,11 +33,17 @@ import type ndc from 'node-datachannel';
  *  adapter for the fallback). */
 export type Channel = Pick<ndc.DataChannel, 'sendMessageBinary' | 'bufferedAmount' | 'setBufferedAmountLowThreshold' | 'onBufferedAmountLow' | 'onMessage' | 'isOpen'>;
 
-/** A session's channels; `small` and `bulk` may be one and the same channel. */
-export interface PeerChannels { small: Channel; bulk: Channel }
+/** A session's channels: `small`, and one or more bulk lanes (each may be `small` itself: the
+ *  fallback, the bench's one-association modes). */
+export interface PeerChannels { small: Channel; bulk: readonly Channel[] }
 
 /** See the header: reliable in practice, and no spurious-timeout collapse. */
 export const MAX_RETRANSMITS = 65535;
+
+/** Most bulk lanes a session may have (so a session has at most MAX_BULK_LANES + 1 PeerConnections). */
+export const MAX_BULK_LANES = 8;
+/** Bulk lanes when nothing says otherwise (see the header for why more than one). */
+export const DEFAULT_BULK_LANES = 4;
 
 const LABELS = { small: 'small', bulk: 'bulk', ordered: 'ordered' } as const;
 
@@ -43,50 +54,64 @@ const benchOrdered = process.env.TUNNEL_BENCH_ORDERED === '1';
  *  show what the bulk channel's own association buys. */
 const benchOneAssociation = process.env.TUNNEL_BENCH_ONE_ASSOCIATION === '1';
 
-/** How many PeerConnections the client opens for a session: the host answers what it is offered. */
-export const PEER_CONNECTIONS = benchOrdered || benchOneAssociation ? 1 : 2;
+/** How many PeerConnections the client opens for a session with `lanes` bulk lanes: the small
+ *  channel's, then one per lane. The host answers what it is offered. */
+export function peerConnectionCount(lanes: number = DEFAULT_BULK_LANES): number {
+  return benchOrdered || benchOneAssociation ? 1 : 1 + Math.max(1, Math.min(MAX_BULK_LANES, lanes));
+}
 
 type Opened = { channels: PeerChannels; keep: ndc.DataChannel[] };
 
-/** Client side: creates the channels, the small one on the first PeerConnection and the bulk one on
- *  the last; resolves once all are open. */
+/** Client side: creates the channels, the small one on the first PeerConnection and a bulk one on
+ *  each of the others (or on the first, if it is alone); resolves once all are open. */
 export function openChannels(pcs: readonly ndc.PeerConnection[]): { opened: Promise<Opened>; all: ndc.DataChannel[] } {
   const first = pcs[0];
-  const last = pcs[pcs.length - 1];
-  if (!first || !last) throw new Error('no PeerConnection to open channels on');
+  if (!first) throw new Error('no PeerConnection to open channels on');
   const make = (pc: ndc.PeerConnection, label: string, ordered: boolean) => pc.createDataChannel(label, { unordered: !ordered, maxRetransmits: MAX_RETRANSMITS });
-  const all = benchOrdered ? [make(first, LABELS.ordered, true)] : [make(first, LABELS.small, false), make(last, LABELS.bulk, false)];
+  const all = benchOrdered
+    ? [make(first, LABELS.ordered, true)]
+    : [make(first, LABELS.small, false), ...(pcs.length === 1 ? [first] : pcs.slice(1)).map((pc) => make(pc, LABELS.bulk, false))];
   const opened = Promise.all(all.map((dc) => new Promise<void>((resolve) => { if (dc.isOpen()) resolve(); else dc.onOpen(() => resolve()); })))
     .then(() => ({ channels: asPeerChannels(all), keep: all }));
   return { opened, all };
 }
 
-/** Host side: collects the channels the client opens on any of the session's PeerConnections (each
- *  one is given to the returned function as it is made); calls `ready` once it has a whole set. A
- *  channel with another label, or one too many, is closed. */
-export function acceptChannels(ready: (opened: Opened) => void): (pc: ndc.PeerConnection) => void {
+/** Host side: collects the channels the client opens on the session's `count()` PeerConnections (each
+ *  one is given to the returned function as it is made); calls `ready` once it has a whole set: the
+ *  ordered channel, or the small one and a bulk one per PeerConnection after the first (one on the
+ *  first if it is alone). A channel with another label, a second one of a label on one
+ *  PeerConnection, or one too many, is closed. */
+export function acceptChannels(count: () => number, ready: (opened: Opened) => void): (pc: ndc.PeerConnection) => void {
   const got: ndc.DataChannel[] = [];
   let done = false;
-  return (pc) => pc.onDataChannel((dc) => {
-    const label = dc.getLabel();
-    const known = label === LABELS.small || label === LABELS.bulk || label === LABELS.ordered;
-    if (done || !known || got.some((g) => g.getLabel() === label)) {
-      dc.close();
-      return;
-    }
-    got.push(dc);
-    const whole = got.some((g) => g.getLabel() === LABELS.ordered) || (got.length === 2);
-    if (!whole) return;
-    done = true;
-    ready({ channels: asPeerChannels(got), keep: got });
-  });
+  return (pc) => {
+    const labels = new Set<string>();
+    pc.onDataChannel((dc) => {
+      const label = dc.getLabel();
+      const known = label === LABELS.small || label === LABELS.bulk || label === LABELS.ordered;
+      const bulks = got.filter((g) => g.getLabel() === LABELS.bulk).length;
+      const tooMany = (label === LABELS.small && got.some((g) => g.getLabel() === LABELS.small))
+        || (label === LABELS.bulk && bulks >= Math.max(1, count() - 1));
+      if (done || !known || labels.has(label) || tooMany) {
+        dc.close();
+        return;
+      }
+      labels.add(label);
+      got.push(dc);
+      const whole = got.some((g) => g.getLabel() === LABELS.ordered)
+        || (got.some((g) => g.getLabel() === LABELS.small) && got.length - 1 === Math.max(1, count() - 1));
+      if (!whole) return;
+      done = true;
+      ready({ channels: asPeerChannels(got), keep: got });
+    });
+  };
 }
 
 function asPeerChannels(all: ndc.DataChannel[]): PeerChannels {
-  const by = (label: string) => all.find((dc) => dc.getLabel() === label);
-  const ordered = by(LABELS.ordered);
-  const small = ordered ?? by(LABELS.small);
-  const bulk = ordered ?? by(LABELS.bulk);
-  if (!small || !bulk) throw new Error('incomplete set of channels');
+  const ordered = all.find((dc) => dc.getLabel() === LABELS.ordered);
+  if (ordered) return { small: ordered, bulk: [ordered] };
+  const small = all.find((dc) => dc.getLabel() === LABELS.small);
+  const bulk = all.filter((dc) => dc.getLabel() === LABELS.bulk);
+  if (!small || bulk.length === 0) throw new Error('incomplete set of channels');
   return { small, bulk };
 }

@@ -35,7 +35,7 @@ describe('a hostile peer', { timeout: 120_000 }, () => {
     });
     evil = await startRawSession(pair.host.url, { windowBytes: WINDOW_BYTES });
     evil.channels.small.onMessage(() => {}); // RESETs and PINGs come back; ignore them
-    evil.channels.bulk.onMessage(() => {});
+    for (const lane of evil.channels.bulk) lane.onMessage(() => {});
   }, { timeout: 30_000 });
 
   after(async () => {

@@ -12,7 +12,7 @@ import { WebSocket } from 'ws';
 import { pack } from 'msgpackr';
 import type { HostHandle } from '../../src/host.js';
 import { addMac, type MacState } from '../../src/signaling/auth.js';
-import { encodeSignal, PROTOCOL_VERSION, MAX_WEBSOCKET_MESSAGE_BYTES } from '../../src/signaling/codec.js';
+import { encodeSignal, PROTOCOL_VERSION, MAX_PEER_CONNECTIONS, MAX_WEBSOCKET_MESSAGE_BYTES } from '../../src/signaling/codec.js';
 import { PIN, FIXTURES, spawnNode } from '../support/cli.js';
 import { checkFreshClient, releaseAtEnd, startHostSide, startTestClient, type HostSide } from '../support/pair.js';
 import { rawAuthenticated, rawConnect, refusal, type Raw } from '../support/raw-signaling.js';
@@ -140,12 +140,13 @@ describe('hostile signaling input', { timeout: 60_000 }, () => {
       assert.equal(error?.code, 'WRONG_PIN', JSON.stringify(error));
     }
     // after the PAKE (knowing the PIN): a plain message, an SDP answer, a MAC'd welcome, an offer
-    // for a PeerConnection past the two a session has, an offer that is not SDP, a counter that skips
+    // for a PeerConnection past the most a session may have, an offer before the client's params
+    // said how many it offers (and not SDP either), a counter that skips
     const afterPake: ((s: MacState) => Buffer)[] = [
       () => encodeSignal({ t: 'hello', v: PROTOCOL_VERSION }),
       (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'v=0', type: 'answer', pc: 0 })),
-      (s) => encodeSignal(addMac(s, { t: 'welcome', services: [], window: { initial: 256 * 1024, max: 1048576 }, confirm: new Uint8Array(32), fb: false, mtu: 1280, rid: new Uint8Array(16) })),
-      (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'v=0', type: 'offer', pc: 2 } as never)), // no third PeerConnection
+      (s) => encodeSignal(addMac(s, { t: 'welcome', services: [], window: { initial: 256 * 1024, max: 1048576 }, confirm: new Uint8Array(32), fb: false, mtu: 1280, lanes: 4, rid: new Uint8Array(16) })),
+      (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'v=0', type: 'offer', pc: MAX_PEER_CONNECTIONS } as never)),
       (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'this is not SDP\r\na=fingerprint:sha-256 zz\r\n', type: 'offer', pc: 0 })),
       (s) => { s.sent = 5; return encodeSignal(addMac(s, { t: 'cand', cand: 'candidate:1 1 UDP 1 127.0.0.1 9 typ host', mid: '0', pc: 0 })); },
       (s) => encodeSignal(addMac(s, { t: 'cand', cand: 'candidate:1 1 UDP 1 127.0.0.1 99999999 typ host', mid: '0', pc: 0 })), // before any offer: ignored

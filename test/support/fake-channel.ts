@@ -38,10 +38,11 @@ export function fakeChannel() {
   };
 }
 
-/** A session's channels over fakes: one fake for both, or a small and a bulk one. */
-export function fakeChannels(split = false) {
+/** A session's channels over fakes: one fake for everything (`lanes` 0), or a small one and `lanes`
+ *  bulk ones. */
+export function fakeChannels(lanes = 0) {
   const small = fakeChannel();
-  const bulk = split ? fakeChannel() : small;
-  const channels: PeerChannels = { small: small.channel, bulk: bulk.channel };
+  const bulk = lanes === 0 ? [small] : Array.from({ length: lanes }, () => fakeChannel());
+  const channels: PeerChannels = { small: small.channel, bulk: bulk.map((b) => b.channel) };
   return { channels, small, bulk };
 }

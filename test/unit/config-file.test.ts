@@ -11,6 +11,7 @@ import { merge, settingsFor, type Said } from '../../src/cli/settings.js';
 import { saidByFlags } from '../../src/cli/flags.js';
 import { renderConfig, MASK } from '../../src/cli/print-config.js';
 import { TunnelError } from '../../src/errors.js';
+import { DEFAULT_BULK_LANES } from '../../src/webrtc/channels.js';
 import { ROOT } from '../support/cli.js';
 
 const T = { timeout: 5_000 };
@@ -19,6 +20,7 @@ const HOST = `# a host
 listen = "0.0.0.0:8765"
 pin = "24681357"
 workers = 0
+lanes = 8
 ice-servers = ["stun:stun.example.org:3478", "turn:u:p@turn.example.org"]
 window = "4MiB"
 keepalive = "500ms"
@@ -48,7 +50,7 @@ function configError(fn: () => unknown): string {
 test('a host file: every key read, sizes and durations converted, paths relative to the file', T, () => {
   const said = parseConfig(HOST, '/etc/tunnel/host.toml', 'host');
   assert.deepEqual(said, {
-    listen: '0.0.0.0:8765', pin: '24681357', workers: 0,
+    listen: '0.0.0.0:8765', pin: '24681357', workers: 0, lanes: 8,
     iceServers: ['stun:stun.example.org:3478', 'turn:u:p@turn.example.org'],
     window: 4 * 1024 * 1024, keepalive: 500, logLevel: 'debug', logFormat: 'json',
     metrics: { host: '127.0.0.1', port: 9464 }, pidFile: '/etc/tunnel/run/host.pid',
@@ -69,6 +71,7 @@ test('a bad file: one sentence with the file, the line and the key', T, () => {
     ['listen = "127.0.0.1:1"\n\nwindw = 4\n', /^host\.toml, line 3: unknown key 'windw'; a host config knows .*window/],
     ['connect = "ws://x:1"\n', /^host\.toml, line 1: unknown key 'connect' \(it is a client setting\)/],
     ['workers = "two"\n', /^host\.toml, line 1: key 'workers' must be an integer, got string "two"/],
+    ['lanes = 9\n', /^host\.toml, line 1: key 'lanes': must be from 1 to 8, got 9/],
     ['# c\nwindow = "4 MB/s"\n', /^host\.toml, line 2: key 'window': '4 MB\/s' is not a size/],
     ['keepalive = true\n', /^host\.toml, line 1: key 'keepalive' must be milliseconds or a duration/],
     ['log-level = "loud"\n', /^host\.toml, line 1: key 'log-level': must be error, warn, info or debug/],
@@ -98,9 +101,12 @@ test('lineOf finds keys in tables, dotted keys and quoted keys', T, () => {
 
 test('flags override the file: scalars replace, services merge by name, forwards by listen address', T, () => {
   const file = parseConfig(HOST, '/etc/host.toml', 'host');
-  const flags = saidByFlags({ workers: '2', window: '512KiB', expose: ['web=127.0.0.1:9090', 'api=127.0.0.1:7000'] });
+  const flags = saidByFlags({ workers: '2', window: '512KiB', lanes: '2', expose: ['web=127.0.0.1:9090', 'api=127.0.0.1:7000'] });
   const s = merge('host', flags, file);
   assert.equal(s.workers, 2);
+  assert.equal(s.lanes, 2);
+  assert.equal(merge('client', {}, { connect: 'ws://h:1', pin: '1', forwards: [{ host: '127.0.0.1', port: 9000, service: 'web' }] }).lanes, DEFAULT_BULK_LANES);
+  for (const bad of ['0', '9', '2.5']) assert.throws(() => saidByFlags({ lanes: bad }), { code: 'BAD_FLAG', message: `--lanes must be an integer from 1 to 8, got '${bad}'` });
   assert.equal(s.window, 512 * 1024);
   assert.equal(s.keepalive, 500, 'from the file');
   assert.deepEqual(s.services, { web: { host: '127.0.0.1', port: 9090 }, 'db.main': { host: '::1', port: 5432 }, api: { host: '127.0.0.1', port: 7000 } });

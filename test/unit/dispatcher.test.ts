@@ -26,7 +26,7 @@ test('sent full-size packet buffers go back to their shard with its credit, queu
   // an eighth of the shard's budget: below it, credit waits to ride with the next packets
   const packetsPerCredit = Math.ceil(defaultConfig.hopAllowanceBytes / 8 / FULL_PACKET_BYTES);
   try {
-    dispatcher.addPeer(0, { small: fake.channel, bulk: fake.channel }, windowOffer(defaultConfig));
+    dispatcher.addPeer(0, { small: fake.channel, bulk: [fake.channel] }, windowOffer(defaultConfig));
     const small = encodePacket(PacketType.DATA, sid, 0, new Uint8Array(100));
     send([small.buffer as ArrayBuffer]);
     await turn();
@@ -70,7 +70,7 @@ test("every shard's small packets of a turn leave as one message; each shard get
   const config = { ...defaultConfig, hopAllowanceBytes: 64 * 1024 }; // an eighth is 8 KiB: credit below it waits
   const dispatcher = createDispatcher({ role: 'client', config, shards: [0, 1].map((i) => (msg: ToShard) => { received[i]?.push(msg); }), log, onPeerDead: () => {} });
   try {
-    dispatcher.addPeer(0, { small: fake.channel, bulk: fake.channel }, windowOffer(config));
+    dispatcher.addPeer(0, { small: fake.channel, bulk: [fake.channel] }, windowOffer(config));
     const packet = (sid: number, bytes: number) => encodePacket(PacketType.DATA, sid, 0, new Uint8Array(bytes)).buffer as ArrayBuffer;
     const a = [packet(0x00_000001, 1000), packet(0x00_000002, 10_000)];
     const b = [packet(0x01_000003, 7000)];
@@ -96,7 +96,7 @@ test('small packets waiting for the end of the turn go out before a full-size on
   const fake = fakeChannel();
   const dispatcher = createDispatcher({ role: 'client', config: defaultConfig, shards: [() => {}, () => {}], log, onPeerDead: () => {} });
   try {
-    dispatcher.addPeer(0, { small: fake.channel, bulk: fake.channel }, windowOffer(defaultConfig));
+    dispatcher.addPeer(0, { small: fake.channel, bulk: [fake.channel] }, windowOffer(defaultConfig));
     const sid = 0x00_000001;
     const connect = encodePacket(PacketType.CONNECT, sid, 0, Buffer.from('web')).buffer as ArrayBuffer;
     const data = encodePacket(PacketType.DATA, sid, 1, new Uint8Array(MAX_PAYLOAD_BYTES)).buffer as ArrayBuffer;
@@ -112,7 +112,7 @@ test('the dispatcher resets on the peer every stream of a lost shard, and only t
   const fake = fakeChannel();
   const dispatcher = createDispatcher({ role: 'client', config: defaultConfig, shards: [() => {}, () => {}], log, onPeerDead: () => {} });
   try {
-    dispatcher.addPeer(0, { small: fake.channel, bulk: fake.channel }, windowOffer(defaultConfig));
+    dispatcher.addPeer(0, { small: fake.channel, bulk: [fake.channel] }, windowOffer(defaultConfig));
     // client streams: the shard index in the top byte of the id
     for (const id of [0x00_000001, 0x00_000002, 0x01_000003]) {
       const buf = encodePacket(PacketType.CONNECT, id, 0, Buffer.from('web')).buffer as ArrayBuffer;

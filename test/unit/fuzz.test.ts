@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { pack } from 'msgpackr';
 import { HEADER_BYTES, PacketError, PacketType, decodePackets, type Packet } from '../../src/shared/packet.js';
 import { encodeBatch } from '../support/packets.js';
-import { MAX_SIGNAL_BYTES, SignalError, decodeInner, decodePlain, encodeSignal } from '../../src/signaling/codec.js';
+import { MAX_PEER_CONNECTIONS, MAX_SIGNAL_BYTES, SignalError, decodeInner, decodePlain, encodeSignal } from '../../src/signaling/codec.js';
 import { prng } from '../support/prng.js';
 
 const T = { timeout: 20_000 };
@@ -129,18 +129,19 @@ function checkShape(m: Record<string, unknown>): void {
   const text = (v: unknown, max: number): boolean => typeof v === 'string' && v.length <= max;
   const size = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 65536 && (v as number) <= 1024 ** 3;
   const mtu = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 576 && (v as number) <= 4140;
+  const count = (v: unknown, max: number): boolean => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= max;
   const window = (v: unknown): boolean => typeof v === 'object' && v !== null && size((v as Record<string, unknown>).initial) && size((v as Record<string, unknown>).max) && ((v as Record<string, number>).initial ?? 0) <= ((v as Record<string, number>).max ?? 0);
   const ok: Record<string, () => boolean> = {
     hello: () => typeof m.v === 'number' && (m.session === undefined || bytes(m.session, 16, 16)) && (m.yb === undefined || bytes(m.yb, 32, 32)),
     auth: () => bytes(m.ya, 32, 32) && bytes(m.confirm, 32, 32),
     mac: () => Number.isSafeInteger(m.n) && bytes(m.body, 1, MAX_SIGNAL_BYTES) && bytes(m.mac, 32, 32),
     error: () => text(m.code, 64) && text(m.message, 500),
-    welcome: () => Array.isArray(m.services) && m.services.every((s) => text(s, 64)) && bytes(m.confirm, 32, 32) && window(m.window) && typeof m.fb === 'boolean' && mtu(m.mtu),
-    params: () => window(m.window) && typeof m.fb === 'boolean' && mtu(m.mtu),
+    welcome: () => Array.isArray(m.services) && m.services.every((s) => text(s, 64)) && bytes(m.confirm, 32, 32) && window(m.window) && typeof m.fb === 'boolean' && mtu(m.mtu) && count(m.lanes, MAX_PEER_CONNECTIONS - 1),
+    params: () => window(m.window) && typeof m.fb === 'boolean' && mtu(m.mtu) && count(m.pcs, MAX_PEER_CONNECTIONS),
     fallback: () => true,
     'fallback-reply': () => typeof m.ok === 'boolean',
-    sdp: () => typeof m.sdp === 'string' && (m.type === 'offer' || m.type === 'answer'),
-    cand: () => text(m.cand, 1000) && text(m.mid, 100),
+    sdp: () => typeof m.sdp === 'string' && (m.type === 'offer' || m.type === 'answer') && count((m.pc as number) + 1, MAX_PEER_CONNECTIONS),
+    cand: () => text(m.cand, 1000) && text(m.mid, 100) && count((m.pc as number) + 1, MAX_PEER_CONNECTIONS),
   };
   assert.ok(ok[String(m.t)]?.(), `accepted a malformed message: ${JSON.stringify(m, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
 }
@@ -163,7 +164,7 @@ function randomValue(tl: ReturnType<typeof tools>, depth: number): unknown {
     case 9: return Array.from({ length: int(5) }, () => randomValue(tl, depth + 1));
     default: {
       const o: Record<string, unknown> = {};
-      for (let k = int(5); k > 0; k--) o[pick(['t', 'v', 'session', 'yb', 'ya', 'confirm', 'n', 'body', 'mac', 'code', 'message', 'services', 'window', 'initial', 'max', 'fb', 'mtu', 'ok', 'sdp', 'type', 'cand', 'mid', 'z'])] = randomValue(tl, depth + 1);
+      for (let k = int(5); k > 0; k--) o[pick(['t', 'v', 'session', 'yb', 'ya', 'confirm', 'n', 'body', 'mac', 'code', 'message', 'services', 'window', 'initial', 'max', 'fb', 'mtu', 'lanes', 'pcs', 'pc', 'ok', 'sdp', 'type', 'cand', 'mid', 'z'])] = randomValue(tl, depth + 1);
       return o;
     }
   }
@@ -175,14 +176,14 @@ function nearValid(tl: ReturnType<typeof tools>): Record<string, unknown> {
   const t = pick([...PLAIN, ...INNER, 'nope']);
   const fields: Record<string, readonly string[]> = {
     hello: ['v', 'session', 'yb'], auth: ['ya', 'confirm'], mac: ['n', 'body', 'mac'], error: ['code', 'message'],
-    welcome: ['services', 'confirm', 'window', 'fb', 'mtu'], params: ['window', 'fb', 'mtu'], fallback: [], 'fallback-reply': ['ok'],
-    sdp: ['sdp', 'type'], cand: ['cand', 'mid'], nope: ['z'],
+    welcome: ['services', 'confirm', 'window', 'fb', 'mtu', 'lanes', 'rid'], params: ['window', 'fb', 'mtu', 'pcs'], fallback: [], 'fallback-reply': ['ok'],
+    sdp: ['sdp', 'type', 'pc'], cand: ['cand', 'mid', 'pc'], nope: ['z'],
   };
   // a field is valid most of the time, so every validator is reached past its first check
   const good: Record<string, () => unknown> = {
     v: () => 1, session: () => tl.bytes(16), yb: () => tl.bytes(32), ya: () => tl.bytes(32), confirm: () => tl.bytes(32),
     n: () => tl.int(10), body: () => tl.bytes(1 + tl.int(40)), mac: () => tl.bytes(32), code: () => 'E', message: () => 'm',
-    services: () => ['web', 'db'], window: () => pick([{ initial: 262144, max: 16777216 }, { initial: 262144, max: 65536 }, { initial: 1, max: 2 }, { max: 262144 }]), fb: () => rand() < 0.5, mtu: () => pick([1280, 4140, 4141, 575, 1280.5]), ok: () => rand() < 0.5, sdp: () => 'v=0', type: () => pick(['offer', 'answer']), cand: () => 'c', mid: () => '0',
+    services: () => ['web', 'db'], window: () => pick([{ initial: 262144, max: 16777216 }, { initial: 262144, max: 65536 }, { initial: 1, max: 2 }, { max: 262144 }]), fb: () => rand() < 0.5, mtu: () => pick([1280, 4140, 4141, 575, 1280.5]), lanes: () => pick([1, 4, 8, 9, 0]), pcs: () => pick([1, 5, 9, 10, 0]), pc: () => pick([0, 1, 8, 9, -1]), rid: () => tl.bytes(16), ok: () => rand() < 0.5, sdp: () => 'v=0', type: () => pick(['offer', 'answer']), cand: () => 'c', mid: () => '0',
   };
   const m: Record<string, unknown> = { t };
   for (const f of fields[t] ?? []) {
@@ -236,9 +237,13 @@ test('sanity: valid signaling messages decode back', T, () => {
   assert.equal(decodePlain(encodeSignal({ t: 'mac', n: 3, body: b(10, 5), mac: b(32, 6) })).t, 'mac');
   assert.deepEqual(decodePlain(encodeSignal({ t: 'error', code: 'X', message: 'y' })), { t: 'error', code: 'X', message: 'y' });
   const w = { initial: 256 * 1024, max: 1048576 };
-  assert.equal(decodeInner(encodeSignal({ t: 'welcome', services: ['web'], window: w, confirm: b(32, 7), fb: true, mtu: 1280, rid: b(16, 8) })).t, 'welcome');
-  assert.deepEqual(decodeInner(encodeSignal({ t: 'params', window: w, fb: false, mtu: 4140 })), { t: 'params', window: w, fb: false, mtu: 4140 });
-  assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'params', window: w, fb: false, mtu: 8192 } as never), INNER), 'error'); // past what libjuice reads
+  assert.equal(decodeInner(encodeSignal({ t: 'welcome', services: ['web'], window: w, confirm: b(32, 7), fb: true, mtu: 1280, lanes: 4, rid: b(16, 8) })).t, 'welcome');
+  assert.deepEqual(decodeInner(encodeSignal({ t: 'params', window: w, fb: false, mtu: 4140, pcs: 5 })), { t: 'params', window: w, fb: false, mtu: 4140, pcs: 5 });
+  assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'params', window: w, fb: false, mtu: 8192, pcs: 5 } as never), INNER), 'error'); // past what libjuice reads
+  // how many PeerConnections the client offers: 1 to MAX_PEER_CONNECTIONS
+  for (const pcs of [0, MAX_PEER_CONNECTIONS + 1, 1.5, '2', undefined]) {
+    assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'params', window: w, fb: false, mtu: 1280, pcs } as never), INNER), 'error');
+  }
   assert.deepEqual(decodeInner(encodeSignal({ t: 'fallback' })), { t: 'fallback' });
   assert.deepEqual(decodeInner(encodeSignal({ t: 'fallback-reply', ok: true })), { t: 'fallback-reply', ok: true });
   assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'params', window: w } as never), INNER), 'error'); // fb is required
@@ -246,8 +251,9 @@ test('sanity: valid signaling messages decode back', T, () => {
   assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'fallback-reply', ok: 1 } as never), INNER), 'error');
   assert.deepEqual(decodeInner(encodeSignal({ t: 'sdp', sdp: 'v=0', type: 'offer', pc: 1 })), { t: 'sdp', sdp: 'v=0', type: 'offer', pc: 1 });
   assert.deepEqual(decodeInner(encodeSignal({ t: 'cand', cand: 'c', mid: '0', pc: 0 })), { t: 'cand', cand: 'c', mid: '0', pc: 0 });
-  // each names one of the session's two PeerConnections
-  for (const pc of [2, -1, 0.5, '0', undefined]) {
+  // each names one of the session's PeerConnections
+  assert.equal(decodeInner(encodeSignal({ t: 'sdp', sdp: 'v=0', type: 'offer', pc: MAX_PEER_CONNECTIONS - 1 })).t, 'sdp');
+  for (const pc of [MAX_PEER_CONNECTIONS, -1, 0.5, '0', undefined]) {
     assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'sdp', sdp: 'v=0', type: 'offer', pc } as never), INNER), 'error');
     assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'cand', cand: 'c', mid: '0', pc } as never), INNER), 'error');
   }

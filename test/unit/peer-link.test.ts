@@ -12,8 +12,8 @@ import { fakeChannels } from '../support/fake-channel.js';
 const T = { timeout: 5_000 };
 const config: DataPlaneConfig = { ...defaultConfig, keepaliveMs: 20, peerTimeoutMs: 100 };
 
-function link(overrides: Partial<DataPlaneConfig> = {}, split = false) {
-  const fakes = fakeChannels(split);
+function link(overrides: Partial<DataPlaneConfig> = {}, lanes = 0) {
+  const fakes = fakeChannels(lanes);
   const fake = fakes.small;
   const handed: Outgoing[] = [];
   const dead: string[] = [];
@@ -27,7 +27,7 @@ function link(overrides: Partial<DataPlaneConfig> = {}, split = false) {
     dead: (reason) => dead.push(reason),
     rtt: () => {},
   });
-  return { l, fake, bulk: fakes.bulk, handed, dead, messages, counters, drained: () => drained };
+  return { l, fake, bulk: fakes.bulk[0] ?? fake, lanes: fakes.bulk, handed, dead, messages, counters, drained: () => drained };
 }
 
 const item = (n: number): Outgoing => ({ message: encodePacket(PacketType.DATA, n, 0, new Uint8Array(100)), shard: 0 });
@@ -35,11 +35,11 @@ const item = (n: number): Outgoing => ({ message: encodePacket(PacketType.DATA, 
 test('under the high-water mark a message leaves at once; above it, it queues and leaves on the low event, in order', T, () => {
   const t = link();
   try {
-    t.l.send(item(1), false);
+    t.l.send(item(1));
     assert.equal(t.fake.sent.length, 1);
     t.fake.setBuffered(config.channelHighWaterBytes);
-    t.l.send(item(2), false);
-    t.l.send(item(3), false);
+    t.l.send(item(2));
+    t.l.send(item(3));
     assert.equal(t.fake.sent.length, 1);
     assert.equal(t.l.queuedBytes(), 2 * 116);
     assert.deepEqual(t.handed.map((i) => decodePackets(i.message)[0]?.streamId), [1], 'queued ones are not handed over yet');
@@ -57,14 +57,14 @@ test('under the high-water mark a message leaves at once; above it, it queues an
 test('close hands over what was still queued, once; a send that throws declares the peer dead', T, () => {
   const t = link();
   t.fake.setBuffered(config.channelHighWaterBytes);
-  t.l.send(item(1), false);
+  t.l.send(item(1));
   t.l.close();
   t.l.close();
   assert.equal(t.handed.length, 1);
   const u = link();
   try {
     u.fake.fail();
-    u.l.send(item(2), false);
+    u.l.send(item(2));
     assert.equal(u.dead.length, 1);
     assert.match(u.dead[0] ?? '', /send failed/);
     assert.equal(u.handed.length, 1, 'its allowance is returned all the same');
@@ -112,12 +112,12 @@ test('text messages are dropped and counted, not passed on', T, () => {
 });
 
 test('two channels: full-size DATA goes on the bulk one; a small message does not wait behind queued bulk', T, () => {
-  const t = link({}, true);
+  const t = link({}, 1);
   try {
     t.bulk.setBuffered(config.channelHighWaterBytes);
-    t.l.send(item(1), true);
-    t.l.send(item(2), true);
-    t.l.send(item(3), false);
+    t.l.send(item(1), 1);
+    t.l.send(item(2), 2);
+    t.l.send(item(3));
     assert.equal(t.bulk.sent.length, 0, 'bulk waits for its channel');
     assert.deepEqual(t.fake.sent.map((m) => decodePackets(m)[0]?.streamId), [3], 'the small message left at once');
     t.bulk.setBuffered(0);
@@ -131,19 +131,45 @@ test('two channels: full-size DATA goes on the bulk one; a small message does no
 });
 
 test('the bulk channel keeps libdatachannel\'s shared FIFO short (its own lower mark, low event at 0); the small one may fill it up to its mark', T, () => {
-  const t = link({}, true);
+  const t = link({}, 1);
   try {
     assert.equal(t.bulk.lowThreshold(), 0);
     assert.equal(t.fake.lowThreshold(), config.channelLowWaterBytes);
     t.bulk.setBuffered(config.bulkHighWaterBytes);
     t.fake.setBuffered(config.bulkHighWaterBytes);
-    t.l.send(item(1), true);
-    t.l.send(item(2), false);
+    t.l.send(item(1), 1);
+    t.l.send(item(2));
     assert.equal(t.bulk.sent.length, 0, 'full-size DATA waits in the dispatcher past the bulk mark');
     assert.deepEqual(t.fake.sent.map((m) => decodePackets(m)[0]?.streamId), [2], 'a small message still goes, under its own mark');
     t.bulk.setBuffered(0);
     t.bulk.low();
     assert.deepEqual(t.bulk.sent.map((m) => decodePackets(m)[0]?.streamId), [1]);
+  } finally {
+    t.l.close();
+  }
+});
+
+test('bulk lanes: a new stream takes the lane with the fewest streams and keeps it; a stalled lane holds only its own streams', T, () => {
+  const t = link({}, 3);
+  try {
+    const on = () => t.lanes.map((lane) => lane.sent.map((m) => decodePackets(m)[0]?.streamId));
+    for (const id of [10, 11, 12, 13]) t.l.send(item(id), id);
+    t.l.send(item(11), 11);
+    assert.deepEqual(on(), [[10, 13], [11, 11], [12]]);
+    assert.deepEqual(t.l.lanes(), [2, 1, 1]);
+    t.l.forget([11, 99]);
+    assert.deepEqual(t.l.lanes(), [2, 0, 1], 'an ended stream frees its lane; an unknown id is ignored');
+    t.l.send(item(14), 14);
+    assert.deepEqual(on()[1], [11, 11, 14]);
+    t.lanes[0]?.setBuffered(config.bulkHighWaterBytes); // lane 0 stalls (its association in loss recovery)
+    t.l.send(item(10), 10);
+    t.l.send(item(12), 12);
+    assert.deepEqual(on(), [[10, 13], [11, 11, 14], [12, 12]], 'stream 12 goes on while stream 10 waits for its lane');
+    t.lanes[0]?.setBuffered(0);
+    t.lanes[0]?.low();
+    assert.deepEqual(on()[0], [10, 13, 10]);
+    t.lanes[2]?.deliver(Buffer.from(encodePacket(PacketType.DATA, 9, 0, new Uint8Array(1))));
+    assert.equal(t.messages.length, 1, 'messages from any lane are read');
   } finally {
     t.l.close();
   }
