@@ -17,7 +17,6 @@
 
 import type ndc from 'node-datachannel';
 import { createPeer, addCandidate, closePeers, type IceOptions } from '../webrtc/peer.js';
-import { offerAsDtlsClient } from '../webrtc/sdp.js';
 import { DEFAULT_BULK_LANES, openChannels, peerConnectionCount, type PeerChannels } from '../webrtc/channels.js';
 import { selectedPath, type SessionPath } from '../webrtc/path.js';
 import { TunnelError, tunnelError, type ErrorCode } from '../errors.js';
@@ -188,7 +187,7 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
       const sendMac = (m: Inner) => send(addMac(macs, m));
       const iceStart = Date.now();
       const peers = Array.from({ length: pcCount }, (_, index) => createPeer(`client-${index}`, ice, Math.min(ice.mtu, inner.mtu), {
-        sdp: (sdp, type) => sendMac({ t: 'sdp', sdp: type === 'offer' ? offerAsDtlsClient(sdp) : sdp, type, pc: index }),
+        sdp: (sdp, type) => sendMac({ t: 'sdp', sdp, type, pc: index }),
         candidate: (cand, mid) => { if (signalOpen) sendMac({ t: 'cand', cand, mid, pc: index }); },
       }));
       pcs = peers;
