@@ -1,19 +1,20 @@
 // One peer's DataChannels as the dispatcher drives them (see ../webrtc/channels.ts for why there are
-// two: small messages and full-size DATA). Each channel sends while its bufferedAmount is under the
-// high-water mark and queues behind it otherwise, draining on onBufferedAmountLow (with a polling
-// fallback). A ping goes out every keepalive interval and is answered; its echoed timestamp gives the
-// round-trip time; a peer silent for the timeout is declared dead.
+// several: small messages, and full-size DATA over bulk lanes, a stream on one lane for life). Each
+// channel sends while its bufferedAmount is under the high-water mark and queues behind it otherwise,
+// draining on onBufferedAmountLow (with a polling fallback). A ping goes out every keepalive interval
+// and is answered; its echoed timestamp gives the round-trip time; a peer silent for the timeout is
+// declared dead.
 //
-//   send(item, bulk?) ──▶ that channel's bufferedAmount < high? ──yes──▶ sendMessageBinary ──▶ handedOver
-//                                      │ no
-//                                      ▼
-//                             that channel's queue ──low event / poll──▶ sendMessageBinary ──▶ handedOver
+//   send(item, bulkId?) ──▶ small, or the stream's lane ──▶ bufferedAmount < high? ──yes──▶ sendMessageBinary ──▶ handedOver
+//                                                                   │ no
+//                                                                   ▼
+//                                                   that channel's queue ──low event / poll──▶ sendMessageBinary ──▶ handedOver
 //
 // handedOver returns the bytes' hop allowance to their shard: a full channel therefore stops the
 // shards, which stop reading their sockets, which pushes back on the applications. bufferedAmount
 // counts only libdatachannel's own queue, one FIFO per association (each channel has its own, see
-// ../webrtc/channels.ts); the real buffer is usrsctp's (4 MiB, see ../webrtc/peer.ts). The bulk
-// channel keeps a short one (bulkHighWaterBytes, one or two full-size messages, low event at 0):
+// ../webrtc/channels.ts); the real buffer is usrsctp's (4 MiB, see ../webrtc/peer.ts). Each bulk
+// lane keeps a short one (bulkHighWaterBytes, one or two full-size messages, low event at 0):
 // full-size DATA waits here, while usrsctp still has plenty to send.
 
 import { PacketType, encodePacket, HEADER_BYTES } from '../shared/packet.js';
