@@ -17,7 +17,7 @@
 
 import type ndc from 'node-datachannel';
 import { createPeer, addCandidate, closePeers, type IceOptions } from '../webrtc/peer.js';
-import { DEFAULT_BULK_LANES, openChannels, peerConnectionCount, type PeerChannels } from '../webrtc/channels.js';
+import { DEFAULT_BULK_LANES, openChannels, peerConnectionCount, watchClosed, type PeerChannels } from '../webrtc/channels.js';
 import { selectedPath, type SessionPath } from '../webrtc/path.js';
 import { TunnelError, tunnelError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../shared/log.js';
@@ -230,7 +230,7 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
         channels = o.channels;
         if (phase === 'ice' || phase === 'refused') onIcePath();
       });
-      for (const dc of all) dc.onClosed(() => { if (!fallback) endSession('data channel closed'); });
+      for (const dc of all) watchClosed(dc, () => { if (!fallback) endSession('data channel closed'); });
       for (const peer of peers) peer.onIceStateChange((state) => { if (state === 'connected' || state === 'completed') iceConnected = true; });
       for (const peer of peers) peer.onStateChange((state) => {
         if (fallback || (state !== 'failed' && state !== 'closed')) return;

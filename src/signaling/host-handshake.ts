@@ -23,7 +23,7 @@ import { encodeSignal, decodePlain, SignalError, PROTOCOL_VERSION, HANDSHAKE_TIM
 import { newResumeId, type ResumeTicket } from './resumption.js';
 import { hostStart, hostCheck, addMac, checkMac, AuthError, type MacState } from './auth.js';
 import { createFallbackChannel, type FallbackChannel } from './fallback-channel.js';
-import { acceptChannels, type PeerChannels } from '../webrtc/channels.js';
+import { acceptChannels, watchClosed, type PeerChannels } from '../webrtc/channels.js';
 import type { WindowOffer } from '../shared/limits.js';
 import type { Guard } from './guard.js';
 import type { SignalConn } from './conn.js';
@@ -166,7 +166,7 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
   const watchChannels = acceptChannels(() => clientPcs, (opened) => {
     if (over || fellBack) { for (const c of opened.keep) c.close(); return; }
     dcs = opened.keep;
-    for (const c of dcs) c.onClosed(() => { if (!fellBack) end('data channel closed'); });
+    for (const c of dcs) watchClosed(c, () => { if (!fellBack) end('data channel closed'); });
     // the small channel's path (the client's first PeerConnection): the keepalive's round trips go there
     const first = pcs[0];
     if (connected(opened.channels, () => (first ? selectedPath(first) : null))) log.info('client connected', { peer, address, path: path() });

@@ -62,6 +62,33 @@ export function peerConnectionCount(lanes: number = DEFAULT_BULK_LANES): number 
 
 type Opened = { channels: PeerChannels; keep: ndc.DataChannel[] };
 
+/** Every DataChannel made or accepted, until its close has reached JS, with who wants to hear of it.
+ *  node-datachannel removes a channel from the set that ndc.cleanup() walks only after the channel's
+ *  onClosed callback has run; a wrapper garbage-collected before that stays in the set, freed, and
+ *  cleanup() then crashes or hangs for good (seen with five PeerConnections per session: the main
+ *  thread waiting on a freed mutex in napi_release_threadsafe_function, under
+ *  DataChannelWrapper::CloseAll, at the end of a test file). Holding each channel here until then
+ *  keeps it alive; once closed it is dropped, so this holds only open channels. */
+const closeWatch = new Map<ndc.DataChannel, (() => void)[]>();
+
+/** Calls `fn` once `dc` has closed; holds `dc` (see closeWatch) until then. */
+export function watchClosed(dc: ndc.DataChannel, fn: () => void = () => {}): void {
+  const listeners = closeWatch.get(dc);
+  if (listeners) {
+    listeners.push(fn);
+    return;
+  }
+  closeWatch.set(dc, [fn]);
+  dc.onClosed(() => {
+    const all = closeWatch.get(dc) ?? [];
+    closeWatch.delete(dc);
+    for (const listener of all) listener();
+  });
+}
+
+/** Channels still held, open or closing (for tests). */
+export const watchedChannels = (): number => closeWatch.size;
+
 /** Client side: creates the channels, the small one on the first PeerConnection and a bulk one on
  *  each of the others (or on the first, if it is alone); resolves once all are open. */
 export function openChannels(pcs: readonly ndc.PeerConnection[]): { opened: Promise<Opened>; all: ndc.DataChannel[] } {
@@ -71,6 +98,7 @@ export function openChannels(pcs: readonly ndc.PeerConnection[]): { opened: Prom
   const all = benchOrdered
     ? [make(first, LABELS.ordered, true)]
     : [make(first, LABELS.small, false), ...(pcs.length === 1 ? [first] : pcs.slice(1)).map((pc) => make(pc, LABELS.bulk, false))];
+  for (const dc of all) watchClosed(dc);
   const opened = Promise.all(all.map((dc) => new Promise<void>((resolve) => { if (dc.isOpen()) resolve(); else dc.onOpen(() => resolve()); })))
     .then(() => ({ channels: asPeerChannels(all), keep: all }));
   return { opened, all };
@@ -82,27 +110,40 @@ export function openChannels(pcs: readonly ndc.PeerConnection[]): { opened: Prom
  *  first if it is alone). A channel with another label, a second one of a label on one
  *  PeerConnection, or one too many, is closed. */
 export function acceptChannels(count: () => number, ready: (opened: Opened) => void): (pc: ndc.PeerConnection) => void {
-  const got: ndc.DataChannel[] = [];
+  // labels as they came: a channel of `got` may be closed by now, and asking a closed channel its
+  // label throws, which inside node-datachannel's callback aborts the process
+  const got: { dc: ndc.DataChannel; label: string }[] = [];
   let done = false;
   return (pc) => {
     const labels = new Set<string>();
     pc.onDataChannel((dc) => {
-      const label = dc.getLabel();
+      watchClosed(dc);
+      let label: string;
+      try {
+        label = dc.getLabel();
+      } catch {
+        return; // closed already: its PeerConnection closed while the channel was on its way here
+      }
+      if (done) {
+        dc.close();
+        return;
+      }
       const known = label === LABELS.small || label === LABELS.bulk || label === LABELS.ordered;
-      const bulks = got.filter((g) => g.getLabel() === LABELS.bulk).length;
-      const tooMany = (label === LABELS.small && got.some((g) => g.getLabel() === LABELS.small))
+      const bulks = got.filter((g) => g.label === LABELS.bulk).length;
+      const tooMany = (label === LABELS.small && got.some((g) => g.label === LABELS.small))
         || (label === LABELS.bulk && bulks >= Math.max(1, count() - 1));
-      if (done || !known || labels.has(label) || tooMany) {
+      if (!known || labels.has(label) || tooMany) {
         dc.close();
         return;
       }
       labels.add(label);
-      got.push(dc);
-      const whole = got.some((g) => g.getLabel() === LABELS.ordered)
-        || (got.some((g) => g.getLabel() === LABELS.small) && got.length - 1 === Math.max(1, count() - 1));
+      got.push({ dc, label });
+      const whole = got.some((g) => g.label === LABELS.ordered)
+        || (got.some((g) => g.label === LABELS.small) && got.length - 1 === Math.max(1, count() - 1));
       if (!whole) return;
       done = true;
-      ready({ channels: asPeerChannels(got), keep: got });
+      const keep = got.map((g) => g.dc);
+      ready({ channels: asPeerChannels(keep), keep });
     });
   };
 }

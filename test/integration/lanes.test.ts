@@ -10,7 +10,8 @@ import { openFlow, MiB } from '../support/traffic.js';
 import { within } from '../support/timing.js';
 import { addMac } from '../../src/signaling/auth.js';
 import { encodeSignal } from '../../src/signaling/codec.js';
-import { DEFAULT_BULK_LANES } from '../../src/webrtc/channels.js';
+import { DEFAULT_BULK_LANES, watchedChannels } from '../../src/webrtc/channels.js';
+import { eventually } from '../support/timing.js';
 
 releaseAtEnd();
 
@@ -58,5 +59,7 @@ describe('bulk lanes', { timeout: 120_000 }, () => {
     } finally {
       await pair.close();
     }
+    // every channel is held until its close reaches JS, then let go (src/webrtc/channels.ts)
+    assert.ok(await eventually(() => watchedChannels() === 0, 5_000), `${watchedChannels()} channels still held after both sides closed`);
   });
 });
