@@ -78,12 +78,19 @@ export function watchClosed(dc: ndc.DataChannel, fn: () => void = () => {}): voi
     listeners.push(fn);
     return;
   }
-  closeWatch.set(dc, [fn]);
-  dc.onClosed(() => {
+  const closed = () => {
     const all = closeWatch.get(dc) ?? [];
     closeWatch.delete(dc);
     for (const listener of all) listener();
-  });
+  };
+  closeWatch.set(dc, [fn]);
+  try {
+    dc.onClosed(closed);
+  } catch {
+    // destroyed already (its PeerConnection closed while the channel was on its way to us); a throw
+    // here, inside node-datachannel's onDataChannel callback, would abort the process
+    queueMicrotask(closed);
+  }
 }
 
 /** Channels still held, open or closing (for tests). */
@@ -117,6 +124,15 @@ export function acceptChannels(count: () => number, ready: (opened: Opened) => v
   return (pc) => {
     const labels = new Set<string>();
     pc.onDataChannel((dc) => {
+      // nothing may throw out of here: inside node-datachannel's callback a JS exception aborts the
+      // process, and a session that ends while its last channel arrives leaves the others destroyed
+      try {
+        accept(dc);
+      } catch {
+        try { dc.close(); } catch { /* destroyed */ }
+      }
+    });
+    const accept = (dc: ndc.DataChannel) => {
       watchClosed(dc);
       let label: string;
       try {
@@ -144,7 +160,7 @@ export function acceptChannels(count: () => number, ready: (opened: Opened) => v
       done = true;
       const keep = got.map((g) => g.dc);
       ready({ channels: asPeerChannels(keep), keep });
-    });
+    };
   };
 }
 

@@ -10,8 +10,7 @@ import { openFlow, MiB } from '../support/traffic.js';
 import { within } from '../support/timing.js';
 import { addMac } from '../../src/signaling/auth.js';
 import { encodeSignal } from '../../src/signaling/codec.js';
-import { DEFAULT_BULK_LANES, watchedChannels } from '../../src/webrtc/channels.js';
-import { eventually } from '../support/timing.js';
+import { DEFAULT_BULK_LANES } from '../../src/webrtc/channels.js';
 
 releaseAtEnd();
 
@@ -20,7 +19,9 @@ describe('bulk lanes', { timeout: 120_000 }, () => {
     const side = await startHostSide({ host: { lanes: 2 } });
     try {
       for (const [asked, got] of [[undefined, 2], [1, 1], [8, 2]] as const) {
-        const session = await startRawSession(side.host.url, { pin: side.host.pin, ...(asked ? { bulkLanes: asked } : {}) });
+        // no fallback: a PeerConnection that fails after ICE (libdatachannel's first-session flake)
+        // would otherwise end on the WebSocket, one channel for all, instead of being tried again
+        const session = await startRawSession(side.host.url, { pin: side.host.pin, fallback: false, ...(asked ? { bulkLanes: asked } : {}) });
         try {
           assert.equal(session.channels.bulk.length, got, `client asks ${asked ?? 'the default'}`);
           assert.equal(new Set([session.channels.small, ...session.channels.bulk]).size, got + 1);
@@ -59,7 +60,5 @@ describe('bulk lanes', { timeout: 120_000 }, () => {
     } finally {
       await pair.close();
     }
-    // every channel is held until its close reaches JS, then let go (src/webrtc/channels.ts)
-    assert.ok(await eventually(() => watchedChannels() === 0, 5_000), `${watchedChannels()} channels still held after both sides closed`);
   });
 });

@@ -152,10 +152,10 @@ export async function startPair(options: PairOptions = {}): Promise<Pair> {
  * A bare signaling session and DataChannel to the host at `url`, without a data plane: a peer the
  * test drives packet by packet. Tries again after the first-session flake, like startTestClient.
  */
-export function startRawSession(url: string, options: { pin?: string; windowBytes?: number; bulkLanes?: number } = {}): Promise<Session> {
+export function startRawSession(url: string, options: { pin?: string; windowBytes?: number; bulkLanes?: number; fallback?: boolean } = {}): Promise<Session> {
   return retryFirstSession(async () => connectSession(await openSignaling(url), {
     pin: options.pin ?? PIN, window: options.windowBytes ? { initial: options.windowBytes, max: options.windowBytes } : windowOffer(defaultConfig), hostName: url,
-    ice: { iceServers: [], iceBind: '127.0.0.1', mtu: 1280 }, log: createLogger('raw-peer', LOG_LEVEL), bulkLanes: options.bulkLanes,
+    ice: { iceServers: [], iceBind: '127.0.0.1', mtu: 1280 }, log: createLogger('raw-peer', LOG_LEVEL), bulkLanes: options.bulkLanes, fallback: options.fallback,
   }));
 }
 
