@@ -25,16 +25,21 @@
 //                                       (+ WINDOWs that overtook its RESUME); read again
 
 import type net from 'node:net';
-import { HEADER_BYTES, PacketType, encodePacket, payloadText, readU32, u32Payload, MAX_PAYLOAD_BYTES, type Packet } from '../src/shared/packet.js';
+import { HEADER_BYTES, PacketFlag, PacketType, encodePacket, payloadText, readU32, u32Payload, MAX_PAYLOAD_BYTES, type Packet } from '../src/shared/packet.js';
 import { ResetReason } from '../src/shared/reset-reason.js';
 import type { StreamEnv } from './stream-env.js';
 import { createRetention } from './retention.js';
 import { trace, TraceEvent } from '../src/shared/trace.js';
-import { createReassembler, reassemble } from './reassembler.js';
+import { createReassembler, isRepeat, reassemble } from './reassembler.js';
 import { createReceiveWindow } from './receive-window.js';
 
 /** How long a new client stream's CONNECT waits for the application's first bytes (ms). */
 const CONNECT_HOLD_MS = 2;
+/** DATA up to this payload, of a stream that never sent a full packet, is flagged TWICE (bytes): the
+ *  keystrokes, prompts and short replies of an interactive stream, which a lost message would hold
+ *  up for a retransmission timeout (see TWICE in ../src/shared/packet.ts). A bulk stream's packets
+ *  are not: its throughput, not one packet's delay, is what matters to it. */
+const TWICE_MAX_PAYLOAD_BYTES = 4096;
 
 export type { StreamEnv } from './stream-env.js';
 
@@ -73,6 +78,10 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
   let readEnded = false;
   let finSent = false;
   let reading = false;
+  // TWICE: only once the peer is known to have the stream (a copy never starts one), and only while
+  // the stream looks interactive
+  let heard = accepted === null;
+  let sentFull = false;
   // resume: what the peer has not confirmed, while resume is on
   const sent = config.resumeTimeoutMs > 0 ? createRetention() : null;
   let suspended = false; // the path is down
@@ -101,10 +110,10 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
 
   /** Sends a CONNECT, DATA or FIN with the next sequence number, keeping it until the peer confirms
    *  it; while the path is down it is only kept. */
-  function sendSequenced(type: PacketType, payload?: Uint8Array, into?: ArrayBuffer): void {
+  function sendSequenced(type: PacketType, payload?: Uint8Array, into?: ArrayBuffer, flags = 0): void {
     const seq = sendSeq++;
     sent?.keep(type, seq, payload);
-    if (!paused()) env.send(encodePacket(type, streamId, seq, payload, into));
+    if (!paused()) env.send(encodePacket(type, streamId, seq, payload, into, flags));
   }
 
   function attach(s: net.Socket): void {
@@ -126,6 +135,9 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
 
   function packet(p: Packet): void {
     if (over) return;
+    heard = true;
+    // the other copy of it came first: nothing to do, nothing to count against the window
+    if (p.twice && isRepeat(inbound, p.seq)) return;
     switch (p.type) {
       case PacketType.WINDOW: {
         const ack = readU32(p.payload);
@@ -238,7 +250,9 @@ export function runStream(env: StreamEnv, accepted: net.Socket | null, service: 
     let offset = 0;
     while (offset < chunk.byteLength && sendCredit > 0) {
       const n = Math.min(chunk.byteLength - offset, sendCredit, MAX_PAYLOAD_BYTES);
-      sendSequenced(PacketType.DATA, chunk.subarray(offset, offset + n), env.spare(HEADER_BYTES + n));
+      if (n === MAX_PAYLOAD_BYTES) sentFull = true;
+      const flags = heard && !sentFull && n <= TWICE_MAX_PAYLOAD_BYTES ? PacketFlag.TWICE : 0;
+      sendSequenced(PacketType.DATA, chunk.subarray(offset, offset + n), env.spare(HEADER_BYTES + n), flags);
       sendCredit -= n;
       offset += n;
     }

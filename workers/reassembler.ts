@@ -62,3 +62,9 @@ export function reassemble(r: Reassembler, packet: Packet, limits: ReassemblerLi
   if (r.heldBytes > r.peakHeldBytes) r.peakHeldBytes = r.heldBytes;
   return null;
 }
+
+/** Whether `seq` was delivered already or is held: a repeat (of a packet sent twice, see TWICE in
+ *  ../src/shared/packet.ts). */
+export function isRepeat(r: Reassembler, seq: number): boolean {
+  return ((seq - r.next) >>> 0) >= 0x80000000 || r.held.has(seq);
+}

@@ -10,7 +10,7 @@
 //
 // It holds no stream state.
 
-import { PacketType, encodePacket, joinPackets, peekPacketBytes, peekSeq, peekStreamId } from '../shared/packet.js';
+import { PacketType, encodePacket, joinPackets, peekPacketBytes, peekSeq, peekStreamId, peekTwice } from '../shared/packet.js';
 import { ResetReason } from '../shared/reset-reason.js';
 import type { DataPlaneConfig, WindowOffer } from '../shared/limits.js';
 import type { FromShard, PacketBatch } from '../shared/thread-messages.js';
@@ -44,6 +44,8 @@ export interface DispatcherCounters {
   refused: number;
   /** most bytes ever queued waiting for the DataChannel to drain */
   peakQueuedBytes: number;
+  /** copies of small interactive DATA sent over an idle lane (TWICE, see peer-link.ts) */
+  copiesOut: number;
 }
 
 /** A turn's small packets leave joined, up to this many bytes per DataChannel message. */
@@ -58,7 +60,7 @@ interface PeerState {
 
 export function createDispatcher(options: DispatcherOptions) {
   const { role, config, shards, log } = options;
-  const counters: DispatcherCounters = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, refused: 0, peakQueuedBytes: 0 };
+  const counters: DispatcherCounters = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, refused: 0, peakQueuedBytes: 0, copiesOut: 0 };
   const routes = createRoutes(role, shards.length, config.maxStreamsPerPeer);
   const mail = createShardMail(shards, config.hopAllowanceBytes);
   const peers = new Map<number, PeerState>();
@@ -75,6 +77,19 @@ export function createDispatcher(options: DispatcherOptions) {
     const pieces = state.small;
     state.small = [];
     for (const item of coalesce(pieces, shards.length, COALESCE_MAX_BYTES)) state.link.send(item);
+    copyTwice(state, pieces);
+  }
+
+  /** The turn's DATA flagged TWICE, once more in one message, if the link has an idle lane for it. */
+  function copyTwice(state: PeerState, pieces: readonly Outgoing[]): void {
+    let copies: Uint8Array[] | null = null;
+    let bytes = 0;
+    for (const { message } of pieces) {
+      if (!peekTwice(message) || bytes + message.byteLength > COALESCE_MAX_BYTES) continue;
+      (copies ??= []).push(message);
+      bytes += message.byteLength;
+    }
+    if (copies) state.link.copy(copies.length === 1 ? copies[0] as Uint8Array : joinPackets(copies));
   }
 
   // ---- from the peer ----
@@ -87,7 +102,7 @@ export function createDispatcher(options: DispatcherOptions) {
       return -1;
     }
     const id = peekStreamId(msg, offset);
-    const shard = routes.inbound(peer, id, type);
+    const shard = routes.inbound(peer, id, type, peekTwice(msg, offset));
     if (shard === Route.REFUSE) {
       counters.refused++;
       if (counters.refused === 1 || counters.refused % 1000 === 0) log.warn('stream refused: too many streams', { peer, limit: config.maxStreamsPerPeer, refused: counters.refused });

@@ -32,6 +32,16 @@ const RTT_GAIN = 1 / 8;
  *  sized by it would grow the queues further (bufferbloat), and a ping beside a download waited
  *  300 ms on loopback. */
 const MIN_RTT_SAMPLES = 10;
+/** Copies of TWICE DATA (see `copy`) only where the path's round trip is at least this (ms): a copy
+ *  costs each side a DataChannel message (tens of µs), and on loopback or a LAN, where the CPU is
+ *  the limit and a loss is rare, that is all it would be. */
+const COPY_MIN_RTT_MS = 5;
+/** What copies may add to one peer's traffic: a token bucket (bytes per second, and its depth). An
+ *  interactive session sends a few KiB a second; this bounds what a chatty stream can double. */
+const COPY_BYTES_PER_S = 256 * 1024;
+const COPY_BURST_BYTES = 64 * 1024;
+/** Bench only: no copies (`TUNNEL_BENCH_NO_COPIES=1` on both sides), to measure what they bring. */
+const benchNoCopies = process.env.TUNNEL_BENCH_NO_COPIES === '1';
 
 export interface LinkCounters {
   messagesOut: number;
@@ -40,6 +50,8 @@ export interface LinkCounters {
   peakQueuedBytes: number;
   /** messages dropped quietly (here: text messages; a peer sends binary only) */
   dropped: number;
+  /** copies of TWICE DATA sent over an idle lane */
+  copiesOut: number;
 }
 
 export interface LinkHooks {
@@ -65,7 +77,10 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
   let lastSeen = Date.now();
   let closed = false;
   let rttMs: number | null = null;
+  let minRttMs = 0;
   const samples: number[] = [];
+  let copyTokens = COPY_BURST_BYTES;
+  let copyRefilled = performance.now();
 
   /** Sends outside the queues and the allowance (pings, the main thread's own RESETs); false if the
    *  channel refused it, and then the peer is dead. */
@@ -166,6 +181,18 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
     return bulk[index] ?? small;
   }
 
+  /** A bulk lane with no stream and nothing waiting: a copy sent there leaves at once and arrives
+   *  by another association than the original's. */
+  function idleLane(): Channel | null {
+    for (let i = 0; i < bulk.length; i++) {
+      const channel = channels.bulk[i];
+      const l = bulk[i];
+      if (!channel || !l || l === small || (streamsOn[i] ?? 0) > 0 || !l.idle() || channel.bufferedAmount() > 0) continue;
+      return channel;
+    }
+    return null;
+  }
+
   /** PING seq 0 carries our clock (ms, float64); the pong (seq 1) echoes it back. */
   function ping(): Uint8Array {
     const stamp = new Uint8Array(8);
@@ -186,6 +213,23 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
     /** Queues or sends a message: full-size DATA of stream `bulkId` on that stream's bulk lane, the
      *  rest (`bulkId` undefined) on the small channel. */
     send(item: Outgoing, bulkId?: number): void { (bulkId === undefined ? small : bulkLane(bulkId)).send(item); },
+    /** Sends `message` (DATA flagged TWICE, already sent on the small channel) once more over an idle
+     *  lane, so that one lost message costs its stream a round trip rather than usrsctp's
+     *  retransmission timeout (200 ms at least): both copies are lost only as often as a loss squared.
+     *  Only on a path slow enough for that to matter, within the copy budget, and if a lane is idle;
+     *  false if it sent nothing. */
+    copy(message: Uint8Array): boolean {
+      if (minRttMs < COPY_MIN_RTT_MS || benchNoCopies) return false;
+      const now = performance.now();
+      copyTokens = Math.min(COPY_BURST_BYTES, copyTokens + ((now - copyRefilled) * COPY_BYTES_PER_S) / 1000);
+      copyRefilled = now;
+      if (copyTokens < message.byteLength) return false;
+      const channel = idleLane();
+      if (!channel || !sendNow(message, channel)) return false;
+      copyTokens -= message.byteLength;
+      counters.copiesOut++;
+      return true;
+    },
     /** Streams that ended: their lanes take new ones. */
     forget(ids: readonly number[]): void {
       for (const id of ids) {
@@ -213,7 +257,8 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
       rttMs = rttMs === null ? sample : rttMs + RTT_GAIN * (sample - rttMs);
       samples.push(sample);
       if (samples.length > MIN_RTT_SAMPLES) samples.shift();
-      hooks.rtt(Math.min(...samples));
+      minRttMs = Math.min(...samples);
+      hooks.rtt(minRttMs);
     },
     /** The smoothed round-trip time over the small channel (ms), once a pong came back. */
     rttMs: () => rttMs,

@@ -18,15 +18,16 @@ export const Route = {
 export function createRoutes(role: 'host' | 'client', shards: number, maxStreamsPerPeer: number) {
   const byPeer = new Map<number, Map<number, number>>();
 
-  /** The shard for a packet of `type` from the peer, admitting a new host stream if it may open one. */
-  function inbound(peer: number, id: number, type: number): number {
+  /** The shard for a packet of `type` from the peer, admitting a new host stream if it may open one
+   *  (`twice`: DATA flagged TWICE, which never does: it may be the late copy of a stream that ended). */
+  function inbound(peer: number, id: number, type: number, twice = false): number {
     const routes = byPeer.get(peer);
     if (!routes) return Route.DROP;
     const known = routes.get(id);
     if (known !== undefined) return known;
     // a RESUME of a stream the host lost with the old path goes to its shard, which answers it
     const opens = type === PacketType.CONNECT || type === PacketType.DATA || type === PacketType.FIN || type === PacketType.RESUME;
-    if (role !== 'host' || !opens) return Route.DROP; // late packet for a stream that is gone, or garbage
+    if (role !== 'host' || !opens || twice) return Route.DROP; // late packet for a stream that is gone, or garbage
     if (routes.size >= maxStreamsPerPeer) return Route.REFUSE;
     const shard = hostShardFor(peer, id, shards);
     routes.set(id, shard);

@@ -125,6 +125,7 @@ export function createMetrics(source: MetricsSource): Metrics {
   counter('tunnel_datachannel_sent_bytes_total', 'Bytes of DataChannel messages sent.', [], (c, { stats }) => c.inc(stats.dispatcher.bytesOut));
   counter('tunnel_datachannel_received_messages_total', 'DataChannel messages received.', [], (c, { stats }) => c.inc(stats.dispatcher.messagesIn));
   counter('tunnel_datachannel_sent_messages_total', 'DataChannel messages sent.', [], (c, { stats }) => c.inc(stats.dispatcher.messagesOut));
+  counter('tunnel_datachannel_copies_total', 'Small interactive DATA messages sent a second time over an idle lane (paths of 5 ms or more).', [], (c, { stats }) => c.inc(stats.dispatcher.copiesOut));
   counter('tunnel_packets_dropped_total', 'Packets dropped quietly: late for a closed stream, unroutable, or too short to route.', [], (c, { stats, totals }) => c.inc(stats.dispatcher.dropped + totals.lateDropped));
 
   // ---- shards ----

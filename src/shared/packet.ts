@@ -7,6 +7,13 @@
 //  | type | flags| reserved(0) | stream id (u32 BE) | seq / credit (u32)| payload len (u32) | payload...
 //  +------+------+-------------+--------------------+-------------------+-------------------+
 //
+// One flag exists, on DATA only: TWICE (1), "this packet may arrive twice". A small DATA packet of an
+// interactive stream may be sent once more over another association (src/dataplane/peer-link.ts,
+// `copy`): a lost message then costs a round trip instead of a retransmission timeout. Its receiver
+// drops a repeat of a TWICE packet instead of resetting the stream (a repeat of any other packet is
+// still a protocol violation), and no stream is ever started by one (a late copy of a stream that
+// ended must not open it again).
+//
 // Ordered packets (CONNECT, DATA, FIN) carry a per-direction sequence number that counts packets,
 // starting at 0 on each stream; the reassembler restores their order because the channel is unordered.
 // WINDOW (credit in bytes), RESET, PING and RESUME are not sequenced: they act as soon as they arrive.
@@ -39,6 +46,12 @@ export const PacketType = {
 } as const;
 export type PacketType = (typeof PacketType)[keyof typeof PacketType];
 
+/** The header's flags byte (see the top of the file). */
+export const PacketFlag = {
+  /** DATA only: a copy may also be on its way; a repeat is dropped, and it never starts a stream */
+  TWICE: 1,
+} as const;
+
 export interface Packet {
   type: PacketType;
   /** the stream's id (see stream-id.ts) */
@@ -47,6 +60,8 @@ export interface Packet {
   seq: number;
   /** a view into the received message: no copy */
   payload: Uint8Array;
+  /** DATA flagged TWICE: a repeat of it is dropped, not a violation */
+  twice?: boolean;
 }
 
 export type PacketErrorCode = 'PACKET_TRUNCATED' | 'PACKET_BAD_TYPE' | 'PACKET_OVERSIZED' | 'PACKET_BAD_FIELD';
@@ -72,10 +87,10 @@ function payloadLimit(type: number): number {
 }
 
 /** Writes one header at `offset` of `target`. */
-export function writeHeader(target: Uint8Array, offset: number, type: PacketType, streamId: number, seq: number, length: number): void {
+export function writeHeader(target: Uint8Array, offset: number, type: PacketType, streamId: number, seq: number, length: number, flags = 0): void {
   const view = new DataView(target.buffer, target.byteOffset + offset, HEADER_BYTES);
   view.setUint8(0, type);
-  view.setUint8(1, 0);
+  view.setUint8(1, flags);
   view.setUint16(2, 0);
   view.setUint32(4, streamId >>> 0);
   view.setUint32(8, seq >>> 0);
@@ -88,10 +103,10 @@ export const FULL_PACKET_BYTES = HEADER_BYTES + MAX_PAYLOAD_BYTES;
 
 /** Encodes one packet into an exact-size ArrayBuffer (transferable without a copy): `into` when it
  *  is given and of that size (a recycled buffer), else a fresh one. */
-export function encodePacket(type: PacketType, streamId: number, seq: number, payload?: Uint8Array, into?: ArrayBuffer): Uint8Array {
+export function encodePacket(type: PacketType, streamId: number, seq: number, payload?: Uint8Array, into?: ArrayBuffer, flags = 0): Uint8Array {
   const length = payload ? payload.byteLength : 0;
   const out = new Uint8Array(into && into.byteLength === HEADER_BYTES + length ? into : new ArrayBuffer(HEADER_BYTES + length));
-  writeHeader(out, 0, type, streamId, seq, length);
+  writeHeader(out, 0, type, streamId, seq, length, flags);
   if (payload) out.set(payload, HEADER_BYTES);
   return out;
 }
@@ -121,6 +136,11 @@ export function peekSeq(message: Uint8Array, offset = 0): number {
   return new DataView(message.buffer, message.byteOffset + offset, HEADER_BYTES).getUint32(8);
 }
 
+/** Whether the packet at `offset` is DATA flagged TWICE (read without decoding it). */
+export function peekTwice(message: Uint8Array, offset = 0): boolean {
+  return message.byteLength - offset >= HEADER_BYTES && message[offset] === PacketType.DATA && message[offset + 1] === PacketFlag.TWICE;
+}
+
 /** The byte length of the packet at `offset` (header + payload), or -1 if the header is cut short. */
 export function peekPacketBytes(message: Uint8Array, offset: number): number {
   if (message.byteLength - offset < HEADER_BYTES) return -1;
@@ -145,8 +165,9 @@ export function decodePackets(message: Uint8Array): Packet[] {
     if (type < PacketType.CONNECT || type > PacketType.RESUME) {
       throw new PacketError('PACKET_BAD_TYPE', `unknown packet type ${type}`);
     }
-    if (view.getUint8(offset + 1) !== 0 || view.getUint16(offset + 2) !== 0) {
-      throw new PacketError('PACKET_BAD_FIELD', 'reserved header bits set');
+    const flags = view.getUint8(offset + 1);
+    if ((flags !== 0 && !(flags === PacketFlag.TWICE && type === PacketType.DATA)) || view.getUint16(offset + 2) !== 0) {
+      throw new PacketError('PACKET_BAD_FIELD', flags !== 0 ? `flags ${flags} on a packet of type ${type}` : 'reserved header bits set');
     }
     const streamId = view.getUint32(offset + 4);
     const seq = view.getUint32(offset + 8);
@@ -161,7 +182,7 @@ export function decodePackets(message: Uint8Array): Packet[] {
     if (type === PacketType.CONNECT && length === 0) {
       throw new PacketError('PACKET_BAD_FIELD', 'CONNECT without a service name');
     }
-    packets.push({ type: type as PacketType, streamId, seq, payload: message.subarray(start, start + length) });
+    packets.push({ type: type as PacketType, streamId, seq, payload: message.subarray(start, start + length), twice: flags !== 0 });
     offset = start + length;
   }
   return packets;

@@ -35,8 +35,9 @@ import { MAX_BULK_LANES } from '../webrtc/channels.js';
  *  params, the fallback messages, the sealed data-plane messages after them. 4: resume: `rid` in
  *  welcome, `resume` in params, `resumed`; WINDOW carries an acknowledgement; the RESUME packet.
  *  5: the bulk channel on a PeerConnection of its own: `pc` in sdp and cand. 6: bulk lanes, each on a
- *  PeerConnection of its own: `lanes` in welcome, `pcs` in params. */
-export const PROTOCOL_VERSION = 6;
+ *  PeerConnection of its own: `lanes` in welcome, `pcs` in params. 7: DATA's TWICE flag (a copy of
+ *  a small interactive packet may arrive over another lane; a protocol-6 peer would reject it). */
+export const PROTOCOL_VERSION = 7;
 /** PeerConnections one session may have (the small channel's and one per bulk lane). */
 export const MAX_PEER_CONNECTIONS = 1 + MAX_BULK_LANES;
 /** Largest signaling message (bytes): an SDP is a few KiB. */

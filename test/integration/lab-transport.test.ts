@@ -48,10 +48,14 @@ const PING_SECONDS = 10;
  * packet costs a retransmission timeout). With the bulk channel in the same association as the
  * pings (before, and TUNNEL_BENCH_ONE_ASSOCIATION=1 still) 1-200 round trips came back in 10 s, p99
  * 2.7-6.8 s: after a timeout usrsctp resends the download's outstanding data first, from a window of
- * one MTU. On its own association (today): ~200 round trips, p50 42-43 ms, p99 150-260 ms.
+ * one MTU. On its own association: ~200 round trips, p50 42-43 ms, p99 150-260 ms, a lost message
+ * costing usrsctp's retransmission timeout (200 ms at least) plus the round trip. With each small
+ * DATA copied over an idle lane (TWICE, src/dataplane/peer-link.ts): p99 46 ms (tunnel bench --lab,
+ * 2 runs), against 242-243 with TUNNEL_BENCH_NO_COPIES=1 in the same session. Under 150 ms, no
+ * ping but the first (sent before the stream heard from the host) waited for a timeout.
  */
 const MIN_ROUND_TRIPS = 100;
-const MAX_P99_MS = 1000;
+const MAX_P99_MS = 150;
 /** Downloads and seconds of the lanes test. */
 const LANE_STREAMS = 8;
 const LANE_SECONDS = 10;
@@ -106,7 +110,7 @@ describe('the tunnel across the lab', { skip: skip ?? false, timeout: 150_000 },
     assert.deepEqual(runs, [], `two seconds in a row under ${FLOOR_MBPS} MB/s after the first ${RAMP_SECONDS}, from second(s) ${runs.join(', ')} (a collapse): ${context}`);
   });
 
-  test(`under ${LOSS_PCT} % loss each way, 1 KiB pings beside a download are not held behind it`, { timeout: 60_000 }, async (t) => {
+  test(`under ${LOSS_PCT} % loss each way, 1 KiB pings beside a download are not held behind it, nor by a lost message`, { timeout: 60_000 }, async (t) => {
     if (!lab || !apps) throw new Error('no lab');
     await lab.shape({ delayMs: DELAY_MS, lossPct: LOSS_PCT });
     const tunnel = await startLabTunnel(lab, apps, { args: [], env: {} });

@@ -139,6 +139,50 @@ test('a repeated sequence number is SEQ_DUPLICATE', T, () => {
   assert.match(h.done()?.reason ?? '', /^SEQ_DUPLICATE/);
 });
 
+test('TWICE: a repeat of a flagged DATA is dropped, delivered once and not counted against the window', T, () => {
+  const h = harness();
+  const stream = runStream(h.env, null, null);
+  stream.packet(pkt(PacketType.CONNECT, 0, Buffer.from('echo')));
+  const socket = h.connected();
+  socket.highWater = 0; // nothing is credited back: a repeat counted against the window would show
+  const twice = (seq: number, n: number, fill: number): Packet => ({ ...pkt(PacketType.DATA, seq, bytes(n, fill)), twice: true });
+  stream.packet(twice(2, WINDOW / 2, 0x32)); // held out of order
+  stream.packet(twice(2, WINDOW / 2, 0x32)); // its copy while held
+  stream.packet(twice(1, WINDOW / 2, 0x31));
+  stream.packet(twice(1, WINDOW / 2, 0x31)); // its copy after delivery
+  stream.packet(twice(2, WINDOW / 2, 0x32));
+  assert.equal(h.done(), null, 'copies are neither violations nor window use');
+  assert.equal(socket.bytes().length, WINDOW);
+  assert.equal(socket.bytes()[0], 0x31);
+  assert.equal(socket.bytes()[WINDOW - 1], 0x32);
+  // an unflagged repeat is still the peer's error (empty, so that the full window is not what trips)
+  stream.packet(pkt(PacketType.DATA, 2));
+  assert.match(h.done()?.reason ?? '', /^SEQ_DUPLICATE/);
+});
+
+test('TWICE: small DATA is flagged once the peer has the stream, never past 4 KiB or after a full packet', T, () => {
+  const flags = (sent: Packet[]) => sent.filter((p) => p.type === PacketType.DATA).map((p) => [p.payload.byteLength, p.twice]);
+  // client: nothing before the host has answered (a copy must never be what opens the stream)
+  const c = harness();
+  const socket = new FakeSocket();
+  const stream = runStream(c.env, socket as unknown as net.Socket, 'echo');
+  socket.read(bytes(100));
+  stream.packet({ type: PacketType.WINDOW, streamId: ID, seq: 0, payload: new Uint8Array(0) }); // the host speaks
+  socket.read(bytes(100));
+  socket.read(bytes(4097));
+  socket.read(bytes(4096));
+  assert.deepEqual(flags(c.sent), [[100, false], [100, true], [4097, false], [4096, true]]);
+  // host: the client opened the stream, so from the first byte; a full packet ends it for good
+  const h = harness({ sendWindow: { initial: WINDOW, max: WINDOW } });
+  const host = runStream(h.env, null, null);
+  host.packet(pkt(PacketType.CONNECT, 0, Buffer.from('echo')));
+  const s = h.connected();
+  s.read(bytes(10));
+  s.read(bytes(64 * 1024));
+  s.read(bytes(10));
+  assert.deepEqual(flags(h.sent), [[10, true], [64 * 1024, false], [10, false]]);
+});
+
 test('close: FIN each way, each after its data; done(null) once both are through', T, () => {
   const h = harness();
   const stream = runStream(h.env, null, null);

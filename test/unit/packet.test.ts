@@ -6,6 +6,7 @@ import {
   MAX_REASON_BYTES,
   MAX_SERVICE_NAME_BYTES,
   PacketError,
+  PacketFlag,
   PacketType,
   decodePackets,
   encodePacket,
@@ -14,6 +15,7 @@ import {
   peekPacketBytes,
   peekSeq,
   peekStreamId,
+  peekTwice,
   type PacketErrorCode,
 } from '../../src/shared/packet.js';
 import { encodeBatch } from '../support/packets.js';
@@ -185,6 +187,23 @@ test('malformed: reserved bits set', T, () => {
   throwsCode(rawHeader(PacketType.FIN, 1, 0, 0, 0, 0x0001), 'PACKET_BAD_FIELD');
   // in the second packet of a batch too
   throwsCode(concat(rawHeader(PacketType.FIN, 1, 0, 0), rawHeader(PacketType.FIN, 1, 1, 0, 4)), 'PACKET_BAD_FIELD');
+});
+
+test('TWICE: a flag of DATA only, golden bytes, read by peekTwice', T, () => {
+  const twice = encodePacket(PacketType.DATA, 0xdeadbeef, 7, hex('aabb'), undefined, PacketFlag.TWICE);
+  assert.equal(toHex(twice), '02010000deadbeef0000000700000002aabb');
+  const [p] = decodePackets(twice);
+  assert.equal(p?.twice, true);
+  assert.equal(decodePackets(encodePacket(PacketType.DATA, 1, 0, hex('aa')))[0]?.twice, false);
+  assert.equal(peekTwice(twice), true);
+  assert.equal(peekTwice(concat(encodePacket(PacketType.FIN, 1, 0), twice), HEADER_BYTES), true);
+  assert.equal(peekTwice(encodePacket(PacketType.DATA, 1, 0, hex('aa'))), false);
+  // on any other type, or any other bit, it is a malformed packet
+  for (const type of [PacketType.CONNECT, PacketType.FIN, PacketType.WINDOW, PacketType.RESET, PacketType.PING, PacketType.RESUME]) {
+    throwsCode(rawHeader(type, 1, 0, 0, PacketFlag.TWICE), 'PACKET_BAD_FIELD');
+  }
+  throwsCode(rawHeader(PacketType.DATA, 1, 0, 0, 0x02), 'PACKET_BAD_FIELD');
+  throwsCode(rawHeader(PacketType.DATA, 1, 0, 0, 0x03), 'PACKET_BAD_FIELD');
 });
 
 test('malformed: oversized payload per type (the limit itself is fine)', T, () => {

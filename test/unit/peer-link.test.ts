@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createPeerLink, type LinkCounters } from '../../src/dataplane/peer-link.js';
 import type { Outgoing } from '../../src/dataplane/coalesce.js';
 import { defaultConfig, type DataPlaneConfig } from '../../src/shared/limits.js';
-import { encodePacket, decodePackets, PacketType } from '../../src/shared/packet.js';
+import { encodePacket, decodePackets, PacketFlag, PacketType } from '../../src/shared/packet.js';
 import { fakeChannels } from '../support/fake-channel.js';
 
 const T = { timeout: 5_000 };
@@ -19,7 +19,7 @@ function link(overrides: Partial<DataPlaneConfig> = {}, lanes = 0) {
   const dead: string[] = [];
   const messages: Buffer[] = [];
   let drained = 0;
-  const counters: LinkCounters = { messagesOut: 0, bytesOut: 0, peakQueuedBytes: 0, dropped: 0 };
+  const counters: LinkCounters = { messagesOut: 0, bytesOut: 0, peakQueuedBytes: 0, dropped: 0, copiesOut: 0 };
   const l = createPeerLink(fakes.channels, { ...config, ...overrides }, counters, {
     message: (m) => messages.push(m),
     handedOver: (item) => handed.push(item),
@@ -170,6 +170,49 @@ test('bulk lanes: a new stream takes the lane with the fewest streams and keeps 
     assert.deepEqual(on()[0], [10, 13, 10]);
     t.lanes[2]?.deliver(Buffer.from(encodePacket(PacketType.DATA, 9, 0, new Uint8Array(1))));
     assert.equal(t.messages.length, 1, 'messages from any lane are read');
+  } finally {
+    t.l.close();
+  }
+});
+
+test('copy: small DATA again over an idle lane, only on a path of 5 ms or more, within its budget', T, async () => {
+  const t = link({ keepaliveMs: 60_000 }, 3);
+  try {
+    const message = encodePacket(PacketType.DATA, 9, 0, new Uint8Array(1000), undefined, PacketFlag.TWICE);
+    assert.equal(t.l.copy(message), false, 'no round-trip sample yet: as on loopback, no copy');
+    const stamp = new Uint8Array(8);
+    new DataView(stamp.buffer).setFloat64(0, performance.now() - 40);
+    t.l.ping(encodePacket(PacketType.PING, 0, 1, stamp), 1); // a 40 ms path
+    // lane 0 carries a stream, lane 1 has bytes buffered: the copy goes on lane 2
+    t.l.send({ message: encodePacket(PacketType.DATA, 1, 0, new Uint8Array(64 * 1024)), shard: 0 }, 1);
+    t.lanes[1]?.setBuffered(1);
+    assert.equal(t.l.copy(message), true);
+    assert.deepEqual(t.lanes.map((l) => l.sent.length), [1, 0, 1]);
+    assert.equal(t.fake.sent.length, 0, 'the original is the dispatcher\'s to send');
+    assert.equal(t.counters.copiesOut, 1);
+    // every lane busy: none
+    t.lanes[2]?.setBuffered(1);
+    assert.equal(t.l.copy(message), false);
+    t.lanes[2]?.setBuffered(0);
+    // the budget: a burst of 64 KiB, then 256 KiB/s
+    let copied = 1;
+    while (t.l.copy(message)) copied++;
+    assert.ok(copied >= 60 && copied <= 70, `${copied} copies of 1016 bytes in a burst`);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(t.l.copy(message), true, 'the bucket refills');
+  } finally {
+    t.l.close();
+  }
+});
+
+test('copy: never over the small channel itself (one association, nothing to gain)', T, () => {
+  const t = link({ keepaliveMs: 60_000 }, 0);
+  try {
+    const stamp = new Uint8Array(8);
+    new DataView(stamp.buffer).setFloat64(0, performance.now() - 40);
+    t.l.ping(encodePacket(PacketType.PING, 0, 1, stamp), 1);
+    assert.equal(t.l.copy(encodePacket(PacketType.DATA, 9, 0, new Uint8Array(10), undefined, PacketFlag.TWICE)), false);
+    assert.equal(t.fake.sent.length, 0);
   } finally {
     t.l.close();
   }

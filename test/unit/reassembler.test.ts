@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HEADER_BYTES, PacketType, decodePackets, type Packet } from '../../src/shared/packet.js';
 import { encodeBatch, reassemblerAt } from '../support/packets.js';
-import { createReassembler, reassemble, type Reassembler, type ReassemblerLimits, type ReassemblyErrorCode } from '../../workers/reassembler.js';
+import { createReassembler, isRepeat, reassemble, type Reassembler, type ReassemblerLimits, type ReassemblyErrorCode } from '../../workers/reassembler.js';
 import { prng } from '../support/prng.js';
 
 const T = { timeout: 10_000 };
@@ -83,6 +83,7 @@ test('random arrivals with duplicates match the reference; every repeat is SEQ_D
     const out: number[] = [];
     const seen = new Set<number>();
     for (const seq of arrivals) {
+      assert.equal(isRepeat(r, seq), seen.has(seq), `isRepeat(${seq})`);
       const err = reassemble(r, pkt(seq), WIDE, (p) => out.push(p.seq));
       assert.equal(err, seen.has(seq) ? 'SEQ_DUPLICATE' : null);
       seen.add(seq);
@@ -101,6 +102,14 @@ test('a duplicate of a delivered seq and of a held seq: SEQ_DUPLICATE, state unc
   assert.deepEqual(again.errors, ['SEQ_DUPLICATE', 'SEQ_DUPLICATE', 'SEQ_DUPLICATE']);
   assert.deepEqual(again.out, []);
   assert.deepEqual({ next: r.next, size: r.held.size, heldBytes: r.heldBytes }, before);
+});
+
+test('isRepeat across the u32 wrap: behind next is a repeat, ahead is not', T, () => {
+  const r = reassemblerAt(1);
+  assert.equal(isRepeat(r, 0), true);
+  assert.equal(isRepeat(r, 0xffffffff), true);
+  assert.equal(isRepeat(r, 1), false);
+  assert.equal(isRepeat(r, 0x7fffffff), false);
 });
 
 test('too far ahead: SEQ_OUT_OF_WINDOW, nothing held', T, () => {

@@ -20,6 +20,10 @@ test('host: a packet that may open a stream is admitted on the shard its id hash
   assert.equal(routes.inbound(1, 201, PacketType.RESET), Route.DROP);
   assert.equal(routes.inbound(2, 100, PacketType.CONNECT), Route.DROP, 'an unknown peer');
   assert.equal(routes.count(1), 3);
+  // a DATA flagged TWICE never opens one (a late copy of a stream that ended), but routes to a known one
+  assert.equal(routes.inbound(1, 300, PacketType.DATA, true), Route.DROP);
+  assert.equal(routes.inbound(1, 100 + PacketType.DATA, PacketType.DATA, true), hostShardFor(1, 100 + PacketType.DATA, 4));
+  assert.equal(routes.count(1), 3);
 });
 
 test('host: past maxStreamsPerPeer a new stream is refused; known ones still route; release makes room', T, () => {
