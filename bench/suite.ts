@@ -10,6 +10,7 @@
 import { startRawPair, rawBulk, rawLatency, type RawBulk, type RawPair } from './raw.js';
 import { startApps, startTunnel, raiseFdLimits, bulk, latency, churn, many, serviceIdle, exitedPart, tunnelRssKiB, type Apps, type BulkFigure, type ChurnFigure, type ManyFigure, type Tunnel } from './tunnel.js';
 import { startSsh, sshSkipReason, type SshPath } from './ssh.js';
+import { startNodeProxy, type NodeProxy } from './node-proxy.js';
 import type { LatencySummary } from './jobs.js';
 import { tracedLatency, type Breakdown } from './breakdown.js';
 import type { Progress } from './progress.js';
@@ -72,6 +73,8 @@ export interface BaselineResults {
   ssh: { up: Record<number, BulkFigure[]>; down: Record<number, BulkFigure[]>; latency: Latency[]; churn: ChurnFigure[]; idle: { host: number; client: number }[] };
   /** why the ssh -L baseline did not run, if it did not */
   sshSkipped?: string;
+  /** a plain Node TCP port forward (./node-proxy.ts): the floor of a tunnel on Node's sockets */
+  node: { latency: Latency[]; churn: ChurnFigure[] };
   errors: string[];
 }
 
@@ -93,7 +96,8 @@ export function countSteps(c: SuiteConfig): number {
   const has = (s: Scenario) => c.scenarios.includes(s);
   const ssh = c.ssh && sshSkipReason() === null && (has('bulk') || has('latency') || has('churn'))
     ? 1 + (has('bulk') ? 2 * c.streams.length : 0) + (has('latency') ? 1 : 0) + (has('churn') ? 1 : 0) : 0;
-  const perRawRun = (has('bulk') ? 2 : 0) + (has('latency') ? 2 : 0) + (has('churn') ? 1 : 0) + ssh;
+  const node = (has('latency') ? 1 : 0) + (has('churn') ? 1 : 0);
+  const perRawRun = (has('bulk') ? 2 : 0) + (has('latency') ? 2 : 0) + (has('churn') ? 1 : 0) + ssh + node;
   const perTunnelRun = 1 + (has('bulk') && c.streams.includes(64) ? 1 : 0) + (has('latency') ? 1 : 0) + (has('many') ? 1 : 0) + (has('churn') ? 1 : 0) + (has('bulk') ? 2 * c.streams.length : 0);
   const traced = has('latency') && c.workers.includes(0) ? 1 : 0;
   return c.runs * (perRawRun + c.workers.length * perTunnelRun) + traced;
@@ -107,7 +111,7 @@ export async function runSuite(config: SuiteConfig, progress: Progress): Promise
   try {
     let connections = config.connections;
     const results: SuiteResults = {
-      baseline: { rawUp: [], rawDown: [], rawLatency: [], tcpLatency: [], tcpChurn: [], ssh: { up: {}, down: {}, latency: [], churn: [], idle: [] }, errors: [] },
+      baseline: { rawUp: [], rawDown: [], rawLatency: [], tcpLatency: [], tcpChurn: [], ssh: { up: {}, down: {}, latency: [], churn: [], idle: [] }, node: { latency: [], churn: [] }, errors: [] },
       tunnel: {},
     };
     const skip = config.ssh ? sshSkipReason() : 'left out (--no-ssh)';
@@ -232,7 +236,30 @@ async function baselines(config: SuiteConfig, apps: Apps, b: BaselineResults, ru
     b.errors.push(`${tag}: ${message(err)}`);
     progress.note(`${tag}: ${message(err)}`);
   }
+  if (has('latency') || has('churn')) await nodeBaseline(config, apps, b, tag, progress);
   if (!b.sshSkipped && (has('bulk') || has('latency') || has('churn'))) await sshBaseline(config, apps, b, tag, progress);
+}
+
+/** Latency and churn through a plain Node port forward, started fresh for each run. */
+async function nodeBaseline(config: SuiteConfig, apps: Apps, b: BaselineResults, tag: string, progress: Progress): Promise<void> {
+  const has = (s: Scenario) => config.scenarios.includes(s);
+  let proxy: NodeProxy | null = null;
+  try {
+    proxy = await startNodeProxy(apps.ports);
+    if (has('latency')) {
+      progress.step(`${tag}: node proxy ${config.pingBytes}-byte ping-pong`);
+      b.node.latency.push(await latency(apps, proxy.ports.echo, config.pingBytes, config.pings, config.pingWarmup, config.latencyTimeoutMs));
+    }
+    if (has('churn')) {
+      progress.step(`${tag}: node proxy churn`);
+      b.node.churn.push(await churn(apps, proxy, 1024, config.churnTotal, config.churnInflight, config.churnTimeoutMs));
+    }
+  } catch (err) {
+    b.errors.push(`${tag}: node proxy: ${message(err)}`);
+    progress.note(`${tag}: node proxy: ${message(err)}`);
+  } finally {
+    await proxy?.close();
+  }
 }
 
 /** The same scenarios through ssh -L, started fresh for each run. */

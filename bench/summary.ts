@@ -5,7 +5,7 @@ import { median } from './stats.js';
 import type { SuiteConfig, SuiteResults, WorkerResults } from './suite.js';
 
 export interface Row {
-  group: 'bulk' | 'cpu' | 'ssh' | 'latency' | 'churn' | 'many' | 'memory';
+  group: 'bulk' | 'cpu' | 'ssh' | 'node' | 'latency' | 'churn' | 'many' | 'memory';
   label: string;
   unit: string;
   /** what the baseline is: 'raw DC' (the DataChannel alone), 'TCP' (no tunnel), 'target', or '' */
@@ -134,6 +134,15 @@ function issue13Rows(config: SuiteConfig, results: SuiteResults, rows: Row[]): v
       rows.push(row('ssh', 'CPU per churned connection', 'µs', 'ssh -L', median(ok(ssh.churn).map((c) => c.cpuUsPerConn)), workers, (w) => median(ok(w.churn).map((c) => c.cpuUsPerConn)),
         { target: '<= ssh -L', check: (v, base) => v <= base }, results));
     }
+  }
+  // the floor: what a tunnel built on Node's sockets would do if the tunnel itself cost nothing
+  const node = b.node;
+  if (has('latency') && ok(node.latency).length) {
+    rows.push(row('node', `${config.pingBytes} B ping-pong p50`, 'µs', 'node proxy', median(ok(node.latency).map((l) => l.p50)), workers, (w) => median(ok(w.latency).map((l) => l.p50)), none, results));
+  }
+  if (has('churn') && ok(node.churn).length) {
+    rows.push(row('node', `churn, ${config.churnInflight} in flight`, 'conn/s', 'node proxy', median(ok(node.churn).map((c) => c.perS)), workers, (w) => median(ok(w.churn).map((c) => c.perS)), none, results));
+    rows.push(row('node', 'CPU per churned connection', 'µs', 'node proxy', median(ok(node.churn).map((c) => c.cpuUsPerConn)), workers, (w) => median(ok(w.churn).map((c) => c.cpuUsPerConn)), none, results));
   }
   const mib = (kib: number) => kib / KiB_PER_MiB;
   const idle = MEMORY_TARGETS.idleMiB;

@@ -29,6 +29,10 @@ describe('benchmark harness', { timeout: 90000 }, () => {
         assert.ok(rows.some((r) => r.label === label), `no row '${label}'`);
       }
       assert.ok(rows.some((r) => typeof r.values['0'] === 'number'), 'no figure was measured');
+      // the node proxy: the floor of a tunnel on Node's sockets, measured in the same run
+      const node = (result.baseline as { node: { latency: { ok: boolean }[]; churn: { ok: boolean; done: number }[] } }).node;
+      assert.ok(node.latency.some((l) => l.ok) && node.churn.some((c) => c.ok && c.done > 0), `node proxy baseline: ${JSON.stringify(node)}`);
+      assert.match(stdout, /churn, 16 in flight\s+conn\/s\s+\d+\s+node proxy/);
       assert.match(readFileSync(svg, 'utf8'), /^<svg /);
       // the traced ping-pong run: where a round trip goes (or, on a failure, one line that says so)
       assert.match(stdout, /^latency breakdown (\(--workers 0, one traced run, \d+ of \d+ pings matched|failed: )/m);
