@@ -68,7 +68,11 @@ type Opened = { channels: PeerChannels; keep: ndc.DataChannel[] };
  *  cleanup() then crashes or hangs for good (seen with five PeerConnections per session: the main
  *  thread waiting on a freed mutex in napi_release_threadsafe_function, under
  *  DataChannelWrapper::CloseAll, at the end of a test file). Holding each channel here until then
- *  keeps it alive; once closed it is dropped, so this holds only open channels. */
+ *  keeps it alive; once closed it is dropped, so this holds only open channels — and, for good, the
+ *  rare channel whose close never reaches JS (2 channels in 1 of 6 runs of lanes.test.ts; why, not
+ *  established): node-datachannel (0.33, data-channel-wrapper.cpp) takes a channel out of its set
+ *  only in the finalizer of that onClosed call, so such a channel stays in the set whatever we do.
+ *  Holding it costs its JS wrapper; letting it go would be the crash above. */
 const closeWatch = new Map<ndc.DataChannel, (() => void)[]>();
 
 /** Calls `fn` once `dc` has closed; holds `dc` (see closeWatch) until then. */
