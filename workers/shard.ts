@@ -224,7 +224,9 @@ export function runShard(init: ShardInit, link: ShardLink): Promise<void> {
       unknownResume(peer, p.seq, p.streamId);
       return undefined;
     }
-    if (role === 'host' && isSequenced(p.type) && peersUp.has(peer)) {
+    // a TWICE copy never opens one: it may be the late copy of a stream that just ended here (the
+    // dispatcher drops those once it has released the route; this covers the turn before that)
+    if (role === 'host' && isSequenced(p.type) && !p.twice && peersUp.has(peer)) {
       expire(tombstones, Date.now());
       if (!tombstones.has(k)) return open(peer, p.streamId, null, null);
     }

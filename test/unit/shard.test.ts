@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { runShard } from '../../workers/shard.js';
 import { defaultConfig, windowOffer, type DataPlaneConfig } from '../../src/shared/limits.js';
-import { PacketType, decodePackets, encodePacket, joinPackets, payloadText, writeHeader, HEADER_BYTES, type Packet } from '../../src/shared/packet.js';
+import { PacketFlag, PacketType, decodePackets, encodePacket, joinPackets, payloadText, writeHeader, HEADER_BYTES, type Packet } from '../../src/shared/packet.js';
 import { shardOfStreamId } from '../../src/shared/stream-id.js';
 import type { FromShard, ShardInit, ShardLink, ShardStats, ToShard } from '../../src/shared/thread-messages.js';
 import { startEcho, freePort } from '../../src/cli/loopback.js';
@@ -91,6 +91,21 @@ test('host: packets of a peer that is not up open nothing; late packets are drop
     s.turn(encodePacket(PacketType.DATA, 9, 1, Buffer.from('x')), encodePacket(PacketType.WINDOW, 10, 1000));
     assert.equal((await s.stats()).lateDropped, 2);
     assert.ok(await eventually(() => s.released().includes(9) && s.released().includes(10), 1000));
+  } finally {
+    await s.stop();
+  }
+});
+
+test('host: a DATA flagged TWICE for a stream it does not have opens nothing (a late copy); an unflagged one opens a pending stream', T, async () => {
+  const s = shard({ role: 'host' });
+  try {
+    s.send({ t: 'peer-up', peer: PEER, sendWindow: windowOffer(config) });
+    s.turn(encodePacket(PacketType.DATA, 11, 3, Buffer.from('late'), undefined, PacketFlag.TWICE));
+    const after = await s.stats();
+    assert.equal(after.lateDropped, 1);
+    assert.equal(after.streams, 0);
+    s.turn(encodePacket(PacketType.DATA, 12, 1, Buffer.from('early')));
+    assert.equal((await s.stats()).streams, 1, 'DATA that overtook its CONNECT still waits for it');
   } finally {
     await s.stop();
   }
