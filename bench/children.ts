@@ -3,6 +3,7 @@
 // a run.
 
 import { spawn, spawnSync, fork, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { readLimits, descendants } from './proc.js';
 
@@ -163,4 +164,19 @@ export function exited(child: Child, timeoutMs: number): Promise<boolean> {
     const timer = setTimeout(() => resolve(false), timeoutMs);
     proc.once('exit', () => { clearTimeout(timer); resolve(true); });
   });
+}
+
+/** Resolves once something accepts on 127.0.0.1:`port`; rejects, with the child's last lines, if
+ *  `child` exits first or `timeoutMs` passes. */
+export async function untilAccepting(what: string, port: number, child: Child, timeoutMs = 15_000, pollMs = 100): Promise<void> {
+  const connects = () => new Promise<boolean>((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (!(await connects())) {
+    if (child.proc.exitCode !== null) throw new Error(`${child.name} exited (${child.proc.exitCode}): ${child.log.slice(-5).join(' | ')}`);
+    if (Date.now() > deadline) throw new Error(`${what} not ready in ${timeoutMs} ms: ${child.log.slice(-5).join(' | ')}`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
 }

@@ -10,14 +10,13 @@
 
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { spawnProgram, stop } from './children.js';
+import { spawnProgram, stop, untilAccepting } from './children.js';
 import { cpuMs, rssKiB } from './proc.js';
 import { freePort } from '../src/cli/loopback.js';
 import type { ServicePorts } from './jobs.js';
 
-/** How long the proxy may take to accept on every port (ms), and the poll step. */
+/** How long the proxy may take to accept (ms). */
 const READY_TIMEOUT_MS = 10_000;
-const POLL_MS = 50;
 
 export interface NodeProxy {
   ports: ServicePorts;
@@ -27,25 +26,16 @@ export interface NodeProxy {
   close(): Promise<void>;
 }
 
-function connects(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
-}
-
 /** A Node port forward of the three services, in a process of its own; resolves once it accepts. */
 export async function startNodeProxy(service: ServicePorts): Promise<NodeProxy> {
   const ports: ServicePorts = { sink: await freePort(), source: await freePort(), echo: await freePort() };
   const pairs = [[ports.sink, service.sink], [ports.source, service.source], [ports.echo, service.echo]].map(([from, to]) => `${from}=${to}`);
   const child = spawnProgram('node proxy', process.execPath, [fileURLToPath(import.meta.url), ...pairs]);
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (!(await connects(ports.echo))) {
-    if (child.proc.exitCode !== null || Date.now() > deadline) {
-      await stop(child, 1000);
-      throw new Error(`node proxy not ready: ${child.log.slice(-5).join(' | ') || 'no output'}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  try {
+    await untilAccepting('node proxy', ports.echo, child, READY_TIMEOUT_MS);
+  } catch (err) {
+    await stop(child, 1000);
+    throw err;
   }
   return { ports, cpuMs: () => cpuMs(child.pid), rssKiB: () => rssKiB(child.pid), close: () => stop(child, 1000) };
 }

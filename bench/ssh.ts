@@ -8,18 +8,16 @@
 // listener (sshd forks one per session).
 
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnProgram, stop, type Child } from './children.js';
+import { spawnProgram, stop, untilAccepting, type Child } from './children.js';
 import { cpuMs, descendants, rssKiB } from './proc.js';
 import { freePort } from '../src/cli/loopback.js';
 import { missingSshTools, prepareSshd, SSH_CIPHER, SSHD } from './sshd.js';
 import type { ServicePorts } from './jobs.js';
 
-/** How long sshd and the forward may take to come up (ms), and the poll step. */
+/** How long sshd and the forward may take to come up (ms). */
 const READY_TIMEOUT_MS = 15_000;
-const POLL_MS = 100;
 
 /** Why the ssh -L baseline cannot run here, or null. */
 export function sshSkipReason(): string | null {
@@ -39,22 +37,6 @@ export interface SshPath {
   close(): Promise<void>;
 }
 
-function connects(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
-}
-
-async function until(what: string, ok: () => Promise<boolean>, child: Child): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (!(await ok())) {
-    if (child.proc.exitCode !== null) throw new Error(`${child.name} exited (${child.proc.exitCode}): ${child.log.slice(-5).join(' | ')}`);
-    if (Date.now() > deadline) throw new Error(`${what} not ready in ${READY_TIMEOUT_MS} ms: ${child.log.slice(-5).join(' | ')}`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
-}
-
 /** sshd and ssh -L forwarding the three services; resolves once every forward accepts. */
 export async function startSsh(service: ServicePorts): Promise<SshPath> {
   const reason = sshSkipReason();
@@ -71,7 +53,7 @@ export async function startSsh(service: ServicePorts): Promise<SshPath> {
     const { config, key } = prepareSshd(dir, { port: sshdPort, listen: '127.0.0.1', comment: 'bench' });
     const sshd = spawnProgram('sshd', SSHD, ['-D', '-e', '-f', config]);
     children.push(sshd);
-    await until('sshd', () => connects(sshdPort), sshd);
+    await untilAccepting('sshd', sshdPort, sshd, READY_TIMEOUT_MS);
     const ports: ServicePorts = { sink: await freePort(), source: await freePort(), echo: await freePort() };
     const forward = (local: number, remote: number) => ['-L', `127.0.0.1:${local}:127.0.0.1:${remote}`];
     const ssh = spawnProgram('ssh', 'ssh', [
@@ -83,7 +65,7 @@ export async function startSsh(service: ServicePorts): Promise<SshPath> {
     ]);
     children.push(ssh);
     // the echo forward accepting means ssh has logged in and set up its listeners
-    await until('ssh -L', () => connects(ports.echo), ssh);
+    await untilAccepting('ssh -L', ports.echo, ssh, READY_TIMEOUT_MS);
     const sessions = () => descendants(sshd.pid);
     const sum = (pids: number[], f: (pid: number) => number) => pids.reduce((s, pid) => s + (f(pid) || 0), 0);
     return {
