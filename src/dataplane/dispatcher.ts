@@ -82,6 +82,7 @@ export function createDispatcher(options: DispatcherOptions) {
 
   /** The turn's DATA flagged TWICE, once more in one message, if the link has an idle lane for it. */
   function copyTwice(state: PeerState, pieces: readonly Outgoing[]): void {
+    if (!state.link.copying()) return; // loopback, a LAN: nothing to scan or join
     let copies: Uint8Array[] | null = null;
     let bytes = 0;
     for (const { message } of pieces) {

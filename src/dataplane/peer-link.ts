@@ -181,6 +181,9 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
     return bulk[index] ?? small;
   }
 
+  /** Copies only on a path slow enough for a lost message to matter (see COPY_MIN_RTT_MS). */
+  const copying = (): boolean => minRttMs >= COPY_MIN_RTT_MS && !benchNoCopies;
+
   /** A bulk lane with no stream and nothing waiting: a copy sent there leaves at once and arrives
    *  by another association than the original's. */
   function idleLane(): Channel | null {
@@ -213,13 +216,15 @@ export function createPeerLink(channels: PeerChannels, config: DataPlaneConfig, 
     /** Queues or sends a message: full-size DATA of stream `bulkId` on that stream's bulk lane, the
      *  rest (`bulkId` undefined) on the small channel. */
     send(item: Outgoing, bulkId?: number): void { (bulkId === undefined ? small : bulkLane(bulkId)).send(item); },
+    /** Whether copies are made on this path at all (asked before building one). */
+    copying,
     /** Sends `message` (DATA flagged TWICE, already sent on the small channel) once more over an idle
      *  lane, so that one lost message costs its stream a round trip rather than usrsctp's
      *  retransmission timeout (200 ms at least): both copies are lost only as often as a loss squared.
      *  Only on a path slow enough for that to matter, within the copy budget, and if a lane is idle;
      *  false if it sent nothing. */
     copy(message: Uint8Array): boolean {
-      if (minRttMs < COPY_MIN_RTT_MS || benchNoCopies) return false;
+      if (!copying()) return false;
       const now = performance.now();
       copyTokens = Math.min(COPY_BURST_BYTES, copyTokens + ((now - copyRefilled) * COPY_BYTES_PER_S) / 1000);
       copyRefilled = now;
