@@ -1,14 +1,14 @@
 // One side of the lab's raw-DataChannel scenario (rawdc.ts), as its own process in a lab site. No
-// tunnel code: one node-datachannel PeerConnection and one DataChannel, so what it shows on a lab path
-// is libdatachannel/usrsctp's own behaviour.
+// tunnel code: node-datachannel PeerConnections (one by default) with one DataChannel each, so what it
+// shows on a lab path is libdatachannel/usrsctp's own behaviour.
 //
 // This process's main thread is the only one that loads node-datachannel (a second thread that loads
 // it aborts the process); it calls cleanup() before it exits, or it would not exit.
 //
-//   offer   creates the channel and sends `messageBytes` messages as fast as bufferedAmount allows
+//   offer   creates the channels and sends, on each, `messageBytes` messages as fast as bufferedAmount allows
 //           (stop at highWater, resume on onBufferedAmountLow below lowWater, 20 ms polling fallback)
 //           for `seconds`, lets the buffer drain (bounded), then closes.
-//   answer  counts what arrives and reports it every second.
+//   answer  counts what arrives on all of them and reports it every second.
 //
 // The config comes as JSON in argv[2]; signaling and reports go over the IPC channel to rawdc.ts.
 
@@ -33,11 +33,14 @@ export interface RawDcPeerConfig {
   maxRetransmits?: number;
   /** libdatachannel's log level, to stderr (Verbose shows SCTP). */
   log?: ndc.LogLevel;
+  /** PeerConnections (so SCTP associations) in this process, each with one channel, sending at once:
+   *  what the tunnel's bulk lanes are. Default 1. */
+  pcs?: number;
 }
 
 export type RawDcReport =
-  | { t: 'signal'; sdp: string; type: string }
-  | { t: 'signal'; cand: string; mid: string }
+  | { t: 'signal'; pc: number; sdp: string; type: string }
+  | { t: 'signal'; pc: number; cand: string; mid: string }
   | { t: 'state'; state: string; atMs: number }
   | { t: 'open'; local: string; remote: string; atMs: number }
   | { t: 'tick'; second: number; MBps: number }
@@ -61,18 +64,22 @@ setTimeout(() => { report({ t: 'error', message: 'hard time limit' }); finish(3)
 if (config.log) ndc.initLogger(config.log, (level, message) => process.stderr.write(`libdatachannel ${level} ${message}\n`));
 if (config.sctp) ndc.setSctpSettings(config.sctp);
 
-const pc = new ndc.PeerConnection(`rawdc-${config.role}`, {
-  iceServers: config.iceServers,
-  ...(config.relayOnly ? { iceTransportPolicy: 'relay' as const } : {}),
-  ...(config.mtu ? { mtu: config.mtu } : {}),
+const pcs = Array.from({ length: Math.max(1, config.pcs ?? 1) }, (_, i) => {
+  const pc = new ndc.PeerConnection(`rawdc-${config.role}-${i}`, {
+    iceServers: config.iceServers,
+    ...(config.relayOnly ? { iceTransportPolicy: 'relay' as const } : {}),
+    ...(config.mtu ? { mtu: config.mtu } : {}),
+  });
+  pc.onLocalDescription((sdp, type) => report({ t: 'signal', pc: i, sdp, type }));
+  pc.onLocalCandidate((cand, mid) => report({ t: 'signal', pc: i, cand, mid }));
+  pc.onStateChange((state) => report({ t: 'state', state, atMs: Date.now() - t0 }));
+  return pc;
 });
 const keep: ndc.DataChannel[] = []; // an unreferenced channel is garbage-collected and closes
-pc.onLocalDescription((sdp, type) => report({ t: 'signal', sdp, type }));
-pc.onLocalCandidate((cand, mid) => report({ t: 'signal', cand, mid }));
-pc.onStateChange((state) => report({ t: 'state', state, atMs: Date.now() - t0 }));
 
 process.on('message', (m: RawDcReport) => {
-  if (m.t !== 'signal') return;
+  const pc = m.t === 'signal' ? pcs[m.pc] : undefined;
+  if (!pc || m.t !== 'signal') return;
   if ('sdp' in m) pc.setRemoteDescription(m.sdp, m.type as ndc.DescriptionType);
   else { try { pc.addRemoteCandidate(m.cand, m.mid); } catch { /* a candidate it cannot use */ } }
 });
@@ -82,19 +89,38 @@ let finished = false;
 function finish(code: number): void {
   if (finished) return;
   finished = true;
-  try { pc.close(); } catch { /* closed */ }
+  for (const pc of pcs) { try { pc.close(); } catch { /* closed */ } }
   ndc.cleanup();
   setTimeout(() => process.exit(code), 100);
 }
 
+/** Starts sending (or counting) once every PeerConnection's channel is open, so the associations run
+ *  side by side from the same moment. */
+const opening: ndc.DataChannel[] = [];
 function opened(dc: ndc.DataChannel): void {
-  const pair = pc.getSelectedCandidatePair();
+  opening.push(dc);
+  if (opening.length < pcs.length) return;
+  const pair = pcs[0]?.getSelectedCandidatePair();
   const show = (c: ndc.SelectedCandidateInfo | undefined) => c ? `${c.type} ${c.address}:${c.port}` : '?';
   report({ t: 'open', local: show(pair?.local), remote: show(pair?.remote), atMs: Date.now() - t0 });
-  if (config.role === 'offer') send(dc); else receive(dc);
+  if (config.role === 'offer') sendAll(opening); else receive(opening);
 }
 
-function send(dc: ndc.DataChannel): void {
+/** Sends on every channel; reports done when all have drained. */
+function sendAll(dcs: ndc.DataChannel[]): void {
+  let sent = 0;
+  let left = dcs.length;
+  const start = Date.now();
+  dcs.forEach((dc, i) => send(dc, (bytes, leftBuffered) => {
+    sent += bytes;
+    if (--left > 0) return;
+    const rttMs = pcs[i]?.rtt();
+    report({ t: 'done', role: 'offer', bytes: sent, ms: Date.now() - start, leftBuffered, ...(rttMs !== undefined ? { rttMs } : {}) });
+    setTimeout(() => { for (const c of dcs) c.close(); setTimeout(() => finish(0), 500); }, CLOSE_GRACE_MS + 4 * Math.max(0, rttMs ?? 0));
+  }));
+}
+
+function send(dc: ndc.DataChannel, done: (bytes: number, leftBuffered: number) => void): void {
   const message = Buffer.alloc(config.messageBytes, 0x5a);
   const start = Date.now();
   const end = start + config.seconds * 1000;
@@ -119,10 +145,9 @@ function send(dc: ndc.DataChannel): void {
     const drain = setInterval(() => {
       if (dc.bufferedAmount() > 0 && Date.now() - drainStart < DRAIN_LIMIT_MS) return;
       clearInterval(drain);
-      report({ t: 'done', role: 'offer', bytes: sent, ms: Date.now() - start, leftBuffered: dc.bufferedAmount(), rttMs: pc.rtt() });
       // bufferedAmount counts only libdatachannel's queue: what usrsctp still holds needs a few more
-      // round trips before the close (a stream reset) ends the receiver's count
-      setTimeout(() => { dc.close(); setTimeout(() => finish(0), 500); }, CLOSE_GRACE_MS + 4 * Math.max(0, pc.rtt() ?? 0));
+      // round trips before the close (a stream reset) ends the receiver's count (sendAll waits them)
+      done(sent, dc.bufferedAmount());
     }, 50);
   };
   dc.onBufferedAmountLow(pump);
@@ -130,37 +155,45 @@ function send(dc: ndc.DataChannel): void {
   pump();
 }
 
-function receive(dc: ndc.DataChannel): void {
+function receive(dcs: ndc.DataChannel[]): void {
   const start = Date.now();
   let total = 0;
   let thisSecond = 0;
   let second = 0;
   let last = start;
+  let open = dcs.length;
   const tick = setInterval(() => {
     const now = Date.now();
     report({ t: 'tick', second: ++second, MBps: +(thisSecond / 1e6 / ((now - last) / 1000)).toFixed(2) });
     thisSecond = 0;
     last = now;
   }, 1000);
-  dc.onMessage((m) => {
-    const n = typeof m === 'string' ? Buffer.byteLength(m) : m.byteLength;
-    total += n;
-    thisSecond += n;
-  });
-  dc.onClosed(() => {
-    clearInterval(tick);
-    report({ t: 'done', role: 'answer', bytes: total, ms: Date.now() - start });
-    finish(0);
-  });
+  for (const dc of dcs) {
+    dc.onMessage((m) => {
+      const n = typeof m === 'string' ? Buffer.byteLength(m) : m.byteLength;
+      total += n;
+      thisSecond += n;
+    });
+    dc.onClosed(() => {
+      if (--open > 0) return;
+      clearInterval(tick);
+      report({ t: 'done', role: 'answer', bytes: total, ms: Date.now() - start });
+      finish(0);
+    });
+  }
 }
 
 if (config.role === 'offer') {
-  const dc = pc.createDataChannel('rawdc', { unordered: !config.ordered, ...(config.maxRetransmits !== undefined ? { maxRetransmits: config.maxRetransmits } : {}) });
-  keep.push(dc);
-  dc.onOpen(() => opened(dc));
-} else {
-  pc.onDataChannel((dc) => {
+  for (const pc of pcs) {
+    const dc = pc.createDataChannel('rawdc', { unordered: !config.ordered, ...(config.maxRetransmits !== undefined ? { maxRetransmits: config.maxRetransmits } : {}) });
     keep.push(dc);
-    if (dc.isOpen()) opened(dc); else dc.onOpen(() => opened(dc));
-  });
+    dc.onOpen(() => opened(dc));
+  }
+} else {
+  for (const pc of pcs) {
+    pc.onDataChannel((dc) => {
+      keep.push(dc);
+      if (dc.isOpen()) opened(dc); else dc.onOpen(() => opened(dc));
+    });
+  }
 }

@@ -14,8 +14,11 @@
 // Flags: --seconds S (default 20), --delay-ms, --loss-pct, --rate-mbit, --nat-a/--nat-b MODE,
 // --relay (TURN only, iceTransportPolicy relay), --mtu BYTES, --sctp JSON (setSctpSettings, both sides),
 // --high/--low BYTES (bufferedAmount marks, default 4 MiB / 1 MiB as the tunnel), --msg BYTES (default
-// 65520, one DATA packet's payload), --ordered, --max-retransmits N (65535: the collapse's fix), --prefix (default dcr), --log LEVEL (libdatachannel's
-// log to stderr), --json (one JSON object at the end instead of the table).
+// 65520, one DATA packet's payload), --ordered, --max-retransmits N (65535: the collapse's fix),
+// --pcs N (PeerConnections per process, each with a channel, all sending: the tunnel's lanes),
+// --pairs N (that many sending and receiving processes side by side; per-second figures are summed),
+// --prefix (default dcr), --log LEVEL (libdatachannel's log to stderr), --json (one JSON object at the
+// end instead of the table).
 
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -40,6 +43,8 @@ export interface RawDcOptions {
   ordered?: boolean;
   maxRetransmits?: number;
   log?: LogLevel;
+  /** PeerConnections per process (see rawdc-peer.ts). */
+  pcs?: number;
   /** Each received-MB/s second as it comes. */
   onSecond?: (second: number, MBps: number) => void;
 }
@@ -80,6 +85,7 @@ export async function runRawDc(lab: Lab, opts: RawDcOptions = {}): Promise<RawDc
     ...(opts.maxRetransmits !== undefined ? { maxRetransmits: opts.maxRetransmits } : {}),
     ...(opts.sctp ? { sctp: opts.sctp } : {}),
     ...(opts.log ? { log: opts.log } : {}),
+    ...(opts.pcs ? { pcs: opts.pcs } : {}),
   };
   const start = Date.now();
   const spawnPeer = (role: 'offer' | 'answer', site: 'a' | 'b') =>
@@ -141,6 +147,23 @@ function table(r: RawDcResult): string {
   return rows.map(([k, v]) => `${(k ?? '').padEnd(26)} ${v}`).join('\n');
 }
 
+/** Several pairs' results as one: bytes and per-second figures summed. */
+function sumOf(results: RawDcResult[]): RawDcResult {
+  const [first, ...rest] = results;
+  if (!first) throw new Error('no result');
+  const sum = { ...first, perSecond: [...first.perSecond] };
+  for (const r of rest) {
+    sum.ok &&= r.ok;
+    sum.error ??= r.error;
+    r.perSecond.forEach((x, i) => { sum.perSecond[i] = +((sum.perSecond[i] ?? 0) + x).toFixed(2); });
+    sum.sentMB += r.sentMB;
+    sum.receivedMB += r.receivedMB;
+    sum.MBps += r.MBps;
+    sum.leftBuffered += r.leftBuffered;
+  }
+  return sum;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -148,7 +171,7 @@ async function main(): Promise<void> {
       'nat-a': { type: 'string' }, 'nat-b': { type: 'string' }, relay: { type: 'boolean' }, mtu: { type: 'string' },
       sctp: { type: 'string' }, high: { type: 'string' }, low: { type: 'string' }, msg: { type: 'string' },
       ordered: { type: 'boolean' }, prefix: { type: 'string' }, log: { type: 'string' }, json: { type: 'boolean' },
-      'max-retransmits': { type: 'string' },
+      'max-retransmits': { type: 'string' }, pcs: { type: 'string' }, pairs: { type: 'string' },
     },
   });
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
@@ -173,7 +196,10 @@ async function main(): Promise<void> {
     set('messageBytes', num(values.msg));
     set('sctp', values.sctp ? JSON.parse(values.sctp) as SctpSettings : undefined);
     set('log', values.log as LogLevel | undefined);
-    const result = await runRawDc(lab, opts);
+    set('pcs', num(values.pcs));
+    const pairs = Math.max(1, num(values.pairs) ?? 1);
+    if (pairs > 1) delete opts.onSecond; // the sum is printed at the end
+    const result = sumOf(await Promise.all(Array.from({ length: pairs }, () => runRawDc(lab, opts))));
     const counters = await lab.counters();
     const forwarders = await lab.forwarderStats();
     if (values.json) process.stdout.write(JSON.stringify({ shape, nat: lab.nat, ...result, counters, forwarders }) + '\n');
