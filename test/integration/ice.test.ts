@@ -10,6 +10,8 @@ import { releaseDataChannelLibrary } from '../../src/webrtc/peer.js';
 import { startEchoService, unusedPort } from '../support/services.js';
 import { eventually } from '../support/timing.js';
 import { destroyAllSockets, echoRoundTrip } from '../support/traffic.js';
+import { startMitm } from '../support/ws-mitm.js';
+import { decodeInner, decodePlain } from '../../src/signaling/codec.js';
 
 after(() => releaseDataChannelLibrary());
 
@@ -43,6 +45,40 @@ test('a turn: URL is accepted; --ice-port-range holds each side\'s ICE port; the
   } finally {
     destroyAllSockets();
     await client.close();
+    await host.close();
+    await echo.close();
+  }
+});
+
+// src/signaling/client-handshake.ts: a PeerConnection's candidates wait for its answer, so the host's
+// checks cannot reach the client before it knows its DTLS role and the host's fingerprint
+test('the client sends no candidate of a PeerConnection before that PeerConnection\'s answer', { timeout: 60_000 }, async () => {
+  const echo = await startEchoService();
+  const host = await startHost({ pin: '55554444', listen: '127.0.0.1:0', workers: 0, iceBind: '127.0.0.1', logLevel: 'error', services: { echo: { host: '127.0.0.1', port: echo.port } } });
+  const mitm = await startMitm(host.url);
+  const forward = await unusedPort();
+  const client = await startClient({ connect: mitm.url, pin: '55554444', workers: 0, iceBind: '127.0.0.1', logLevel: 'error', reconnect: false, lanes: 2, forwards: [{ host: '127.0.0.1', port: forward, service: 'echo' }] });
+  try {
+    const r = await echoRoundTrip(forward, 64 * 1024, 70);
+    assert.equal(r.receivedHash, r.sentHash);
+    const answered = new Set<number>();
+    const candidates = new Map<number, number>();
+    for (const frame of mitm.frames) {
+      const plain = (() => { try { return decodePlain(frame.data); } catch { return null; } })();
+      if (plain?.t !== 'mac') continue; // the PAKE before, the data plane after (none here)
+      const inner = decodeInner(plain.body);
+      if (frame.dir === 'h2c' && inner.t === 'sdp') answered.add(inner.pc);
+      if (frame.dir === 'c2h' && inner.t === 'cand') {
+        assert.ok(answered.has(inner.pc), `a candidate of PeerConnection ${inner.pc} went out before its answer came`);
+        candidates.set(inner.pc, (candidates.get(inner.pc) ?? 0) + 1);
+      }
+    }
+    assert.deepEqual([...answered].sort(), [0, 1, 2], 'three PeerConnections (small + 2 lanes) were answered');
+    assert.deepEqual([...candidates.keys()].sort(), [0, 1, 2], 'and each sent its candidates after');
+  } finally {
+    destroyAllSockets();
+    await client.close();
+    await mitm.close();
     await host.close();
     await echo.close();
   }
