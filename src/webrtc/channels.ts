@@ -42,8 +42,12 @@ export const MAX_RETRANSMITS = 65535;
 
 /** Most bulk lanes a session may have (so a session has at most MAX_BULK_LANES + 1 PeerConnections). */
 export const MAX_BULK_LANES = 8;
-/** Bulk lanes when nothing says otherwise (see the header for why more than one). */
-export const DEFAULT_BULK_LANES = 4;
+/** Bulk lanes when nothing says otherwise (see the header for why more than one). Eight, the most:
+ *  in the lab 8 downloads at RTT 40 ms moved 80-84 MB/s on 8 lanes against 62-69 on 4, and under
+ *  1 % loss 3.0-3.2 against 1.7 (plain TCP with cubic 3.6); one download, pings and RTT 100 ms as
+ *  before. On loopback 64 streams 208-217 against 191-205 MB/s; idle RSS +1.4 MiB. The cost is
+ *  ports: a session takes 9 UDP ports (and TURN allocations when relayed) instead of 5. */
+export const DEFAULT_BULK_LANES = 8;
 
 const LABELS = { small: 'small', bulk: 'bulk', ordered: 'ordered' } as const;
 
