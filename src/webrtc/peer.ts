@@ -36,7 +36,9 @@ export function candidateAllowed(candidate: string, ice: IceOptions): boolean {
  *  channels.ts) held 29-36 MB/s at RTT 40 ms and 28-30 at RTT 100 ms in the lab; 8 and 16 MiB made the
  *  bursts larger than the receiving host absorbs (libdatachannel's 1024-packet DTLS queue and the
  *  UDP socket buffer dropped thousands of packets), so 4 MiB is the measured best here. Memory is
- *  taken as data waits, not reserved. */
+ *  taken as data waits, not reserved. Congestion control stays usrsctp's NewReno: H-TCP (module 2)
+ *  moved 8 downloads as fast at RTT 40 and 100 ms and cut them from 1.7 to 0.6-0.7 MB/s under 1 %
+ *  loss (lab, 2 runs each, 4 lanes). */
 export const SCTP_BUFFER_BYTES = 4 * 1024 * 1024;
 let sctpSet = false;
 
