@@ -222,9 +222,9 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
       const gaveUp = () => {
         if (phase !== 'ice') return;
         // ICE connected but DTLS/SCTP did not: a libdatachannel flake that a retry cures (its DTLS
-        // can start before the answer's fingerprint is applied; twice in ~200 sessions with 8
-        // lanes on loopback). There is a path, so this is no case for the WebSocket fallback: asked
-        // for it, a host without one refused and the client gave up with HOST_UNREACHABLE.
+        // can start before the answer's fingerprint is applied; a few times in some 300 loopback
+        // starts with 8 lanes). There is a path, so this is no case for the WebSocket fallback:
+        // asked for it, a host without one refused and the client gave up with HOST_UNREACHABLE.
         if (iceConnected) return finish(tunnelError('PEER_FAILED', 'the WebRTC connection failed after ICE connected (DTLS/SCTP)'));
         if (useFallback) return ask();
         const err = noPath(Math.round((Date.now() - iceStart) / 1000), conn, ourFallback, inner.fb);
