@@ -219,14 +219,19 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
       let channels: PeerChannels | null = null;
       // the small channel's path: the keepalive's round trips are measured there
       const onIcePath = () => { if (channels) finish({ channels, path: () => (peers[0] ? selectedPath(peers[0]) : null) }); };
-      const gaveUp = () => {
+      /** `dtlsFailed`: a PeerConnection failed after its own ICE had connected; otherwise one failed
+       *  without, or the ICE time ran out. */
+      const gaveUp = (dtlsFailed = false) => {
         if (phase !== 'ice') return;
-        // ICE connected but DTLS/SCTP did not: a libdatachannel flake that a retry cures (its DTLS
-        // can start before the answer's fingerprint is applied; a few times in some 300 loopback
-        // starts with 8 lanes). There is a path, so this is no case for the WebSocket fallback:
-        // asked for it, a host without one refused and the client gave up with HOST_UNREACHABLE.
-        if (iceConnected) return finish(tunnelError('PEER_FAILED', 'the WebRTC connection failed after ICE connected (DTLS/SCTP)'));
+        // A PeerConnection failed after its ICE connected: DTLS failed, a libdatachannel flake that a
+        // retry cures (its DTLS can start before the answer's fingerprint is applied; a few times in
+        // some 300 loopback starts with 8 lanes). There is a path, so this is no case for the
+        // WebSocket fallback: asked for it, a host without one refused and the client gave up with
+        // HOST_UNREACHABLE. When the time runs out instead, some PeerConnections found no path in
+        // time, and the fallback (when agreed) still carries the session.
+        if (dtlsFailed) return finish(tunnelError('PEER_FAILED', 'the WebRTC connection failed after ICE connected (DTLS)'));
         if (useFallback) return ask();
+        if (iceConnected) return finish(tunnelError('PEER_FAILED', 'the WebRTC connection failed after ICE connected (DTLS/SCTP)'));
         const err = noPath(Math.round((Date.now() - iceStart) / 1000), conn, ourFallback, inner.fb);
         send({ t: 'error', code: err.code, message: err.message }); // the host logs it
         finish(err);
@@ -257,8 +262,9 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
         if (phase === 'ice' || phase === 'refused') onIcePath();
       });
       for (const dc of all) watchClosed(dc, () => { if (!fallback) endSession('data channel closed'); });
-      for (const peer of peers) peer.onIceStateChange((state) => { if (state === 'connected' || state === 'completed') iceConnected = true; });
-      for (const peer of peers) peer.onStateChange((state) => {
+      const iceUp = peers.map(() => false);
+      peers.forEach((peer, i) => peer.onIceStateChange((state) => { if (state === 'connected' || state === 'completed') iceConnected = iceUp[i] = true; }));
+      peers.forEach((peer, i) => peer.onStateChange((state) => {
         if (fallback || (state !== 'failed' && state !== 'closed')) return;
         if (established) {
           fail(tunnelError('PEER_FAILED', `the WebRTC connection ${state}`));
@@ -266,10 +272,10 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
         } else if (phase === 'refused') {
           finish(tunnelError('PEER_FAILED', `the WebRTC connection ${state}`));
         } else {
-          gaveUp();
+          gaveUp(iceUp[i]);
         }
-      });
-      timers.push(setTimeout(gaveUp, iceMs));
+      }));
+      timers.push(setTimeout(() => gaveUp(), iceMs));
 
       conn.onMessage((data) => {
         if (phase === 'done') return;
