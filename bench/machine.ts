@@ -20,7 +20,7 @@ export interface Machine {
   date: string;
 }
 
-function packageVersion(name: string): string {
+export function packageVersion(name: string): string {
   try {
     // a package's exports may hide its package.json: walk up from its entry point instead
     let dir = dirname(createRequire(import.meta.url).resolve(name));

@@ -36,6 +36,9 @@ export interface RawDcPeerConfig {
   /** PeerConnections (so SCTP associations) in this process, each with one channel, sending at once:
    *  what the tunnel's bulk lanes are. Default 1. */
   pcs?: number;
+  /** Before closing, report `hold` and wait (bounded) for `release`, so that the harness can read
+   *  this process's SCTP counters (sctp-stats.ts) while its associations still exist. */
+  holdForStats?: boolean;
 }
 
 export type RawDcReport =
@@ -45,7 +48,9 @@ export type RawDcReport =
   | { t: 'open'; local: string; remote: string; atMs: number }
   | { t: 'tick'; second: number; MBps: number }
   | { t: 'done'; role: 'offer' | 'answer'; bytes: number; ms: number; leftBuffered?: number; rttMs?: number }
-  | { t: 'error'; message: string };
+  | { t: 'error'; message: string }
+  | { t: 'hold' }
+  | { t: 'release' };
 
 /** Time to let bufferedAmount drain after sending ends (ms). */
 const DRAIN_LIMIT_MS = 20_000;
@@ -53,8 +58,10 @@ const DRAIN_LIMIT_MS = 20_000;
 const CLOSE_GRACE_MS = 1000;
 /** Polling fallback in case onBufferedAmountLow is missed (ms). */
 const POLL_MS = 20;
-/** Beyond the scenario's own time: signaling, ICE, draining (s). */
+/** Beyond the scenario's own time: signaling, ICE, draining, a hold for the counters (s). */
 const HARD_LIMIT_MARGIN_S = 40;
+/** The longest a hold for the counters waits for its release (ms). */
+const HOLD_LIMIT_MS = 30_000;
 
 const config = JSON.parse(process.argv[2] ?? '{}') as RawDcPeerConfig;
 const report = (m: RawDcReport) => process.send?.(m);
@@ -77,18 +84,30 @@ const pcs = Array.from({ length: Math.max(1, config.pcs ?? 1) }, (_, i) => {
 });
 const keep: ndc.DataChannel[] = []; // an unreferenced channel is garbage-collected and closes
 
+let release: (() => void) | null = null;
 process.on('message', (m: RawDcReport) => {
+  if (m.t === 'release') { release?.(); return; }
   const pc = m.t === 'signal' ? pcs[m.pc] : undefined;
   if (!pc || m.t !== 'signal') return;
   if ('sdp' in m) pc.setRemoteDescription(m.sdp, m.type as ndc.DescriptionType);
   else { try { pc.addRemoteCandidate(m.cand, m.mid); } catch { /* a candidate it cannot use */ } }
 });
-process.on('disconnect', () => finish(0));
+process.on('disconnect', () => { if (release) release(); else finish(0); });
 
 let finished = false;
 function finish(code: number): void {
   if (finished) return;
   finished = true;
+  if (config.holdForStats && process.connected) {
+    const timer = setTimeout(() => release?.(), HOLD_LIMIT_MS);
+    release = () => { release = null; clearTimeout(timer); close(code); };
+    report({ t: 'hold' });
+  } else {
+    close(code);
+  }
+}
+
+function close(code: number): void {
   for (const pc of pcs) { try { pc.close(); } catch { /* closed */ } }
   ndc.cleanup();
   setTimeout(() => process.exit(code), 100);

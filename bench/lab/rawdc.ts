@@ -18,7 +18,8 @@
 // --pcs N (PeerConnections per process, each with a channel, all sending: the tunnel's lanes),
 // --pairs N (that many sending and receiving processes side by side; per-second figures are summed),
 // --prefix (default dcr), --log LEVEL (libdatachannel's log to stderr), --json (one JSON object at the
-// end instead of the table).
+// end instead of the table), --sctp-stats (root, gdb: each side's usrsctp and UDP counters at its end,
+// sctp-stats.ts; shows packets the kernel delivered that the receiving process lost).
 
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -27,6 +28,7 @@ import type { SctpSettings, LogLevel } from 'node-datachannel';
 import { startLab, type Lab, type NatMode, type Shape } from './lab.js';
 import type { RawDcPeerConfig, RawDcReport } from './rawdc-peer.js';
 import { lineLog } from './processes.js';
+import { readProcessCounters, sctpStatsUnavailable, type ProcessCounters } from './sctp-stats.js';
 
 const PEER = fileURLToPath(new URL('./rawdc-peer.js', import.meta.url));
 
@@ -45,6 +47,8 @@ export interface RawDcOptions {
   log?: LogLevel;
   /** PeerConnections per process (see rawdc-peer.ts). */
   pcs?: number;
+  /** Read each peer's usrsctp and UDP counters at its end (sctp-stats.ts; root, gdb). */
+  sctpStats?: boolean;
   /** Each received-MB/s second as it comes. */
   onSecond?: (second: number, MBps: number) => void;
 }
@@ -64,6 +68,8 @@ export interface RawDcResult {
   MBps: number;
   leftBuffered: number;
   rttMs: number | null;
+  /** With `sctpStats`: each side's counters at its end. */
+  processCounters?: { offer?: ProcessCounters; answer?: ProcessCounters };
 }
 
 /** What the channel moves by default: the tunnel's settings (bench/raw-constants.ts). */
@@ -86,6 +92,7 @@ export async function runRawDc(lab: Lab, opts: RawDcOptions = {}): Promise<RawDc
     ...(opts.sctp ? { sctp: opts.sctp } : {}),
     ...(opts.log ? { log: opts.log } : {}),
     ...(opts.pcs ? { pcs: opts.pcs } : {}),
+    ...(opts.sctpStats ? { holdForStats: true } : {}),
   };
   const start = Date.now();
   const spawnPeer = (role: 'offer' | 'answer', site: 'a' | 'b') =>
@@ -94,6 +101,19 @@ export async function runRawDc(lab: Lab, opts: RawDcOptions = {}): Promise<RawDc
   const answer = spawnPeer('answer', 'b');
   const logs = [lineLog(offer, ['stderr']), lineLog(answer, ['stderr'])];
   const result: RawDcResult = { ok: false, offer: null, answer: null, openMs: NaN, perSecond: [], sentMB: 0, receivedMB: 0, MBps: 0, leftBuffered: 0, rttMs: null };
+
+  // A peer that holds before closing is read, then released; the run waits for both reads.
+  const reads: Promise<void>[] = [];
+  for (const [side, child] of [['offer', offer], ['answer', answer]] as const) {
+    child.on('message', (m: RawDcReport) => {
+      if (m.t !== 'hold' || child.pid === undefined) return;
+      const pid = child.pid;
+      reads.push(readProcessCounters(pid)
+        .then((c) => { (result.processCounters ??= {})[side] = c; })
+        .catch((err: unknown) => { result.error ??= `${side}: counters not read: ${(err as Error).message}`; })
+        .finally(() => { if (child.connected) child.send({ t: 'release' } satisfies RawDcReport); }));
+    });
+  }
 
   const relay = (to: ChildProcess) => (m: RawDcReport) => { if (m.t === 'signal' && to.connected) to.send(m); };
   offer.on('message', relay(answer));
@@ -127,6 +147,12 @@ export async function runRawDc(lab: Lab, opts: RawDcOptions = {}): Promise<RawDc
     setTimeout(() => fail('not done in time'), seconds * 1000 + RUN_MARGIN_MS).unref();
   });
   await done;
+  if (opts.sctpStats) {
+    // both holds come within a few seconds of the ends (the offer's after its close grace)
+    const until = Date.now() + 15_000;
+    while (reads.length < 2 && Date.now() < until && offer.exitCode === null && answer.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    await Promise.all(reads);
+  }
   result.ok = !result.error && result.receivedMB > 0;
   for (const child of [offer, answer]) if (child.connected) child.disconnect();
   return result;
@@ -143,8 +169,21 @@ function table(r: RawDcResult): string {
     ['average', `${r.MBps.toFixed(2)} MB/s`],
     ['left buffered at close', `${r.leftBuffered} B`],
     ['SCTP RTT (libdatachannel)', r.rttMs === null ? '-' : `${r.rttMs} ms`],
+    ...countersRows(r),
   ];
-  return rows.map(([k, v]) => `${(k ?? '').padEnd(26)} ${v}`).join('\n');
+  return rows.map(([k, v]) => `${(k ?? '').padEnd(32)} ${v}`).join('\n');
+}
+
+/** --sctp-stats: what each side's kernel and usrsctp counted, and what went missing in between. */
+function countersRows(r: RawDcResult): string[][] {
+  const { offer, answer } = r.processCounters ?? {};
+  if (!offer || !answer) return [];
+  return [
+    ['A sent (UDP) / B received (UDP)', `${offer.udp.outDatagrams} / ${answer.udp.inDatagrams} datagrams (B's socket dropped ${answer.udp.rcvbufErrors})`],
+    ['B usrsctp packets', `${answer.sctp.inpackets}: ${answer.udp.inDatagrams - answer.sctp.inpackets} delivered by the kernel and lost in the process (STUN included)`],
+    ['A retransmitted', `${offer.sctp.sendretransdata} DATA chunks of ${offer.sctp.senddata} (${offer.sctp.sendfastretrans} fast, ${offer.sctp.timodata} T3 expiries)`],
+    ['B duplicates', `${answer.sctp.recvdupdata} (retransmissions of chunks that had arrived)`],
+  ];
 }
 
 /** Several pairs' results as one: bytes and per-second figures summed. */
@@ -172,8 +211,14 @@ async function main(): Promise<void> {
       sctp: { type: 'string' }, high: { type: 'string' }, low: { type: 'string' }, msg: { type: 'string' },
       ordered: { type: 'boolean' }, prefix: { type: 'string' }, log: { type: 'string' }, json: { type: 'boolean' },
       'max-retransmits': { type: 'string' }, pcs: { type: 'string' }, pairs: { type: 'string' },
+      'sctp-stats': { type: 'boolean' },
     },
   });
+  if (values['sctp-stats']) {
+    const why = sctpStatsUnavailable();
+    if (why) throw new Error(why);
+    if (Number(values.pairs ?? 1) > 1) throw new Error('--sctp-stats reads one pair: leave out --pairs');
+  }
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
   const shape: Shape = { delayMs: num(values['delay-ms']) ?? 0, lossPct: num(values['loss-pct']) ?? 0, rateMbit: num(values['rate-mbit']) ?? 0 };
   const lab = await startLab({
@@ -197,6 +242,7 @@ async function main(): Promise<void> {
     set('sctp', values.sctp ? JSON.parse(values.sctp) as SctpSettings : undefined);
     set('log', values.log as LogLevel | undefined);
     set('pcs', num(values.pcs));
+    set('sctpStats', values['sctp-stats']);
     const pairs = Math.max(1, num(values.pairs) ?? 1);
     if (pairs > 1) delete opts.onSecond; // the sum is printed at the end
     const result = sumOf(await Promise.all(Array.from({ length: pairs }, () => runRawDc(lab, opts))));
