@@ -13,6 +13,7 @@ import { startApps, timed, pings, type LabApps } from './apps.js';
 import { forwardServicePorts, plainTcp, sshForward, startSshd, type Sshd, type Transport, type TransportName } from './baselines.js';
 import { forwardSignaling, startLabTunnel, type TunnelSettings } from './tunnel-pair.js';
 import { runRawDc } from './rawdc.js';
+import { SCTP_BUFFER_BYTES, SCTP_CONGESTION_CONTROL } from '../../src/webrtc/sctp-settings.js';
 import { checkSeries, meanOf, RAMP_SECONDS, type SeriesCheck } from './series.js';
 import { loadSince, snapshot, type LoadSample } from './machine-load.js';
 import type { Lab, Shape } from './lab.js';
@@ -29,8 +30,6 @@ export const PATHS: readonly LabPath[] = [
 export type Direction = 'down' | 'up';
 export type RawVariant = 'reliable' | 'maxrtx';
 export const RAW_VARIANTS: readonly RawVariant[] = ['reliable', 'maxrtx'];
-/** The SCTP buffers of the raw DataChannel (bytes): what the tunnel will use (issue 12). */
-const RAW_SCTP_BUFFER_BYTES = 4 * 1024 * 1024;
 /** maxRetransmits of the raw channel's second variant: issue 12's fix for the collapse. */
 const RAW_MAX_RETRANSMITS = 65535;
 
@@ -184,7 +183,8 @@ async function rawRun(ctx: Context, variant: RawVariant, run: number): Promise<R
     const r = await runRawDc(ctx.lab, {
       seconds: ctx.config.seconds,
       iceServers: [ctx.lab.stunUrl],
-      sctp: { recvBufferSize: RAW_SCTP_BUFFER_BYTES, sendBufferSize: RAW_SCTP_BUFFER_BYTES },
+      // the tunnel's SCTP settings (buffers, congestion control), so the baseline is its transport
+      sctp: { recvBufferSize: SCTP_BUFFER_BYTES, sendBufferSize: SCTP_BUFFER_BYTES, congestionControlModule: SCTP_CONGESTION_CONTROL },
       ...(variant === 'maxrtx' ? { maxRetransmits: RAW_MAX_RETRANSMITS } : {}),
     });
     const perSecond = r.perSecond.slice(0, ctx.config.seconds);

@@ -3,6 +3,7 @@
 // aborts the process), and nothing under workers/ reaches this file (a test walks the imports).
 
 import ndc, { type IceServer } from 'node-datachannel';
+import { SCTP_BUFFER_BYTES, SCTP_CONGESTION_CONTROL } from './sctp-settings.js';
 
 // TUNNEL_NDC_LOG=Debug (or Info, Warning, ...) shows libdatachannel's own log, for ICE trouble.
 const ndcLogLevel = process.env.TUNNEL_NDC_LOG;
@@ -31,15 +32,6 @@ export function candidateAllowed(candidate: string, ice: IceOptions): boolean {
   return !ice.iceBind || candidateAddress(candidate) === ice.iceBind || / typ relay( |$)/.test(candidate);
 }
 
-/** usrsctp's send and receive buffers (bytes), process-wide: 1 MiB by default, which caps a path at
- *  1 MiB per round trip (~20 MB/s at RTT 40 ms, ~8 at 100 ms). 4 MiB (with MAX_RETRANSMITS, see
- *  channels.ts) held 29-36 MB/s at RTT 40 ms and 28-30 at RTT 100 ms in the lab; 8 and 16 MiB made the
- *  bursts larger than the receiving host absorbs (libdatachannel's 1024-packet DTLS queue and the
- *  UDP socket buffer dropped thousands of packets), so 4 MiB is the measured best here. Memory is
- *  taken as data waits, not reserved. Congestion control stays usrsctp's NewReno: H-TCP (module 2)
- *  moved 8 downloads as fast at RTT 40 and 100 ms and cut them from 1.7 to 0.6-0.7 MB/s under 1 %
- *  loss (lab, 2 runs each, 4 lanes). */
-export const SCTP_BUFFER_BYTES = 4 * 1024 * 1024;
 let sctpSet = false;
 
 /** Applies the SCTP settings once, before this process's first PeerConnection (they are read when an
@@ -47,7 +39,7 @@ let sctpSet = false;
 function applySctpSettings(): void {
   if (sctpSet) return;
   sctpSet = true;
-  ndc.setSctpSettings({ recvBufferSize: SCTP_BUFFER_BYTES, sendBufferSize: SCTP_BUFFER_BYTES });
+  ndc.setSctpSettings({ recvBufferSize: SCTP_BUFFER_BYTES, sendBufferSize: SCTP_BUFFER_BYTES, congestionControlModule: SCTP_CONGESTION_CONTROL });
 }
 
 /** `mtu`: what both sides agreed on (the smaller of the two). */
