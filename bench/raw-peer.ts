@@ -10,7 +10,7 @@ import ndc from 'node-datachannel';
 import { tuneGarbageCollector } from '../src/gc.js';
 import { defaultMtu } from '../src/webrtc/mtu.js';
 import { MAX_RETRANSMITS } from '../src/webrtc/channels.js';
-import { SCTP_BUFFER_BYTES, SCTP_CONGESTION_CONTROL } from '../src/webrtc/sctp-settings.js';
+import { SCTP_SETTINGS } from '../src/webrtc/sctp-settings.js';
 import { serve } from './ipc.js';
 import { summarize } from './stats.js';
 import type { RawJob, RawSignal } from './jobs.js';
@@ -29,9 +29,9 @@ const role = process.argv[2] === 'offer' ? 'offer' : 'answer';
 const onLoopback = (cand: string) => cand.replace(/^a=/, '').split(' ')[4] === ICE_BIND;
 
 // the tunnel's own transport settings, so the baseline is the transport the tunnel gets: the MTU it
-// picks on loopback (TUNNEL_BENCH_MTU overrides both, for a sweep), its SCTP buffers and congestion control and channel options
+// picks on loopback (TUNNEL_BENCH_MTU overrides both, for a sweep), its SCTP settings and channel options
 const mtu = Number(process.env.TUNNEL_BENCH_MTU) || defaultMtu(ICE_BIND, 0);
-ndc.setSctpSettings({ recvBufferSize: SCTP_BUFFER_BYTES, sendBufferSize: SCTP_BUFFER_BYTES, congestionControlModule: SCTP_CONGESTION_CONTROL });
+ndc.setSctpSettings(SCTP_SETTINGS);
 const pc = new ndc.PeerConnection(`raw-${role}`, { iceServers: [], bindAddress: ICE_BIND, mtu });
 pc.onLocalDescription((sdp, type) => process.send?.({ t: 'signal', sdp, type } satisfies RawSignal));
 pc.onLocalCandidate((cand, mid) => { if (onLoopback(cand)) process.send?.({ t: 'signal', cand, mid } satisfies RawSignal); });

@@ -102,18 +102,18 @@ export async function runRawDc(lab: Lab, opts: RawDcOptions = {}): Promise<RawDc
   const logs = [lineLog(offer, ['stderr']), lineLog(answer, ['stderr'])];
   const result: RawDcResult = { ok: false, offer: null, answer: null, openMs: NaN, perSecond: [], sentMB: 0, receivedMB: 0, MBps: 0, leftBuffered: 0, rttMs: null };
 
-  // A peer that holds before closing is read, then released; the run waits for both reads.
-  const reads: Promise<void>[] = [];
-  for (const [side, child] of [['offer', offer], ['answer', answer]] as const) {
+  // With sctpStats a peer holds before closing: it is read, then released. A read settles when it is
+  // done or its peer has exited without holding.
+  const reads = opts.sctpStats ? ([['offer', offer], ['answer', answer]] as const).map(([side, child]) => new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
     child.on('message', (m: RawDcReport) => {
       if (m.t !== 'hold' || child.pid === undefined) return;
-      const pid = child.pid;
-      reads.push(readProcessCounters(pid)
+      readProcessCounters(child.pid)
         .then((c) => { (result.processCounters ??= {})[side] = c; })
         .catch((err: unknown) => { result.error ??= `${side}: counters not read: ${(err as Error).message}`; })
-        .finally(() => { if (child.connected) child.send({ t: 'release' } satisfies RawDcReport); }));
+        .finally(() => { if (child.connected) child.send({ t: 'release' } satisfies RawDcReport); resolve(); });
     });
-  }
+  })) : [];
 
   const relay = (to: ChildProcess) => (m: RawDcReport) => { if (m.t === 'signal' && to.connected) to.send(m); };
   offer.on('message', relay(answer));
@@ -147,12 +147,7 @@ export async function runRawDc(lab: Lab, opts: RawDcOptions = {}): Promise<RawDc
     setTimeout(() => fail('not done in time'), seconds * 1000 + RUN_MARGIN_MS).unref();
   });
   await done;
-  if (opts.sctpStats) {
-    // both holds come within a few seconds of the ends (the offer's after its close grace)
-    const until = Date.now() + 15_000;
-    while (reads.length < 2 && Date.now() < until && offer.exitCode === null && answer.exitCode === null) await new Promise((r) => setTimeout(r, 100));
-    await Promise.all(reads);
-  }
+  await Promise.all(reads); // each peer's hold comes within seconds of its end, and is bounded there
   result.ok = !result.error && result.receivedMB > 0;
   for (const child of [offer, answer]) if (child.connected) child.disconnect();
   return result;

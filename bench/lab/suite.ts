@@ -13,7 +13,7 @@ import { startApps, timed, pings, type LabApps } from './apps.js';
 import { forwardServicePorts, plainTcp, sshForward, startSshd, type Sshd, type Transport, type TransportName } from './baselines.js';
 import { forwardSignaling, startLabTunnel, type TunnelSettings } from './tunnel-pair.js';
 import { runRawDc } from './rawdc.js';
-import { SCTP_BUFFER_BYTES, SCTP_CONGESTION_CONTROL } from '../../src/webrtc/sctp-settings.js';
+import { SCTP_SETTINGS } from '../../src/webrtc/sctp-settings.js';
 import { checkSeries, meanOf, RAMP_SECONDS, type SeriesCheck } from './series.js';
 import { loadSince, snapshot, type LoadSample } from './machine-load.js';
 import type { Lab, Shape } from './lab.js';
@@ -184,7 +184,7 @@ async function rawRun(ctx: Context, variant: RawVariant, run: number): Promise<R
       seconds: ctx.config.seconds,
       iceServers: [ctx.lab.stunUrl],
       // the tunnel's SCTP settings (buffers, congestion control), so the baseline is its transport
-      sctp: { recvBufferSize: SCTP_BUFFER_BYTES, sendBufferSize: SCTP_BUFFER_BYTES, congestionControlModule: SCTP_CONGESTION_CONTROL },
+      sctp: SCTP_SETTINGS,
       ...(variant === 'maxrtx' ? { maxRetransmits: RAW_MAX_RETRANSMITS } : {}),
     });
     const perSecond = r.perSecond.slice(0, ctx.config.seconds);

@@ -3,7 +3,7 @@
 // aborts the process), and nothing under workers/ reaches this file (a test walks the imports).
 
 import ndc, { type IceServer } from 'node-datachannel';
-import { SCTP_BUFFER_BYTES, SCTP_CONGESTION_CONTROL } from './sctp-settings.js';
+import { SCTP_SETTINGS } from './sctp-settings.js';
 
 // TUNNEL_NDC_LOG=Debug (or Info, Warning, ...) shows libdatachannel's own log, for ICE trouble.
 const ndcLogLevel = process.env.TUNNEL_NDC_LOG;
@@ -39,7 +39,7 @@ let sctpSet = false;
 function applySctpSettings(): void {
   if (sctpSet) return;
   sctpSet = true;
-  ndc.setSctpSettings({ recvBufferSize: SCTP_BUFFER_BYTES, sendBufferSize: SCTP_BUFFER_BYTES, congestionControlModule: SCTP_CONGESTION_CONTROL });
+  ndc.setSctpSettings(SCTP_SETTINGS);
 }
 
 /** `mtu`: what both sides agreed on (the smaller of the two). */

@@ -1,6 +1,8 @@
 // usrsctp's settings, process-wide, as the tunnel sets them (peer.ts) and its baselines copy them
-// (bench/raw-peer.ts, the lab's raw channel). No node-datachannel import here, so a process that does
+// (bench/raw-peer.ts, the lab's raw channel). Only node-datachannel's types, so a process that does
 // not load it (the lab's harness) can read them.
+
+import type { SctpSettings } from 'node-datachannel';
 
 /** usrsctp's send and receive buffers (bytes), process-wide: 1 MiB by default, which caps a path at
  *  1 MiB per round trip (~20 MB/s at RTT 40 ms, ~8 at 100 ms). 4 MiB (with MAX_RETRANSMITS, see
@@ -21,6 +23,13 @@ export const SCTP_BUFFER_BYTES = 4 * 1024 * 1024;
  *  other flows as TCP, stays. `TUNNEL_BENCH_SCTP_CC=N` (bench only, both sides) picks another module
  *  to compare. */
 export const SCTP_CONGESTION_CONTROL = benchCongestionControl() ?? 0;
+
+/** What every process that creates PeerConnections passes to setSctpSettings. */
+export const SCTP_SETTINGS: SctpSettings = {
+  recvBufferSize: SCTP_BUFFER_BYTES,
+  sendBufferSize: SCTP_BUFFER_BYTES,
+  congestionControlModule: SCTP_CONGESTION_CONTROL,
+};
 
 function benchCongestionControl(): number | undefined {
   const v = process.env.TUNNEL_BENCH_SCTP_CC;
