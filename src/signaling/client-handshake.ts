@@ -4,11 +4,12 @@
 // (WRONG_PIN, LOCKED_OUT, VERSION_MISMATCH, SIGNALING_*, ICE_FAILED, PEER_FAILED, HOST_UNREACHABLE,
 // UNKNOWN_CODE, RELAY_*).
 //
-//   PAKE ─▶ offer, candidates ─▶ DataChannel open in time? ─yes─▶ session on the ICE path
-//                                   │ no (timeout, or the connection failed)
+//   PAKE ─▶ offers, candidates ─▶ every DataChannel open in time? ─yes─▶ session on the ICE path
+//                                   │ no (the ICE time is up, or each has opened or failed)
+//                                   ├─ the small one open ─▶ mac(lanes) ─▶ ok ─▶ session on the lanes that opened
 //                                   ├─ fallback agreed ─▶ mac(fallback) ─▶ ok ─▶ session on the WebSocket
-//                                   │                                   └─ no: the host's channel is open,
-//                                   │                                      so ours is about to: wait for it
+//                                   │        (either) └─ no: the host's channels are all open,
+//                                   │                    so ours are about to: wait for them
 //                                   └─ otherwise ─▶ ICE_FAILED, one sentence with the remedy
 //
 // After that the conversation stays open: late candidates still arrive MAC'd and are applied, and
@@ -17,7 +18,8 @@
 
 import type ndc from 'node-datachannel';
 import { createPeer, addCandidate, closePeers, type IceOptions } from '../webrtc/peer.js';
-import { DEFAULT_BULK_LANES, openChannels, peerConnectionCount, watchClosed, type PeerChannels } from '../webrtc/channels.js';
+import { clientIsDtlsClient, mayBeRelayed, offerAsDtlsClient } from '../webrtc/sdp.js';
+import { DEFAULT_BULK_LANES, keptChannels, openChannels, peerConnectionCount, watchClosed, type PeerChannels } from '../webrtc/channels.js';
 import { selectedPath, type SessionPath } from '../webrtc/path.js';
 import { TunnelError, tunnelError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../shared/log.js';
@@ -172,7 +174,7 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
 
     // from here on, every message is MAC'd and handled as it arrives
     const result = await new Promise<{ channels: PeerChannels; path: () => SessionPath | null }>((resolve, reject) => {
-      let phase: 'ice' | 'asked' | 'refused' | 'done' = 'ice';
+      let phase: 'ice' | 'lanes' | 'asked' | 'refused' | 'done' = 'ice';
       let iceConnected = false;
       let signalOpen = true; // our candidates go out until we ask for the fallback
       const timers: NodeJS.Timeout[] = [];
@@ -198,9 +200,13 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
       // open its NAT to ours, so there they go at once: in the lab (RTT 40 ms, cone NATs, 8 lanes)
       // holding them gave 7 stalls in 50 sessions against 2 without.
       const oneNetwork = Boolean(ice.iceBind) && ice.iceServers.length === 0;
+      const dtlsClient = clientIsDtlsClient(mayBeRelayed(ice.iceServers, ice.relayOnly), inner.relay); // see ../webrtc/sdp.ts
+      /** PeerConnections to go on without (asked for, then agreed): nothing of theirs matters. */
+      const dropped = new Set<number>();
+      let kept: number[] = [];
       const held: (Inner[] | null)[] = Array.from({ length: pcCount }, () => (oneNetwork ? [] : null));
       const peers = Array.from({ length: pcCount }, (_, index) => createPeer(`client-${index}`, ice, Math.min(ice.mtu, inner.mtu), {
-        sdp: (sdp, type) => sendMac({ t: 'sdp', sdp, type, pc: index }),
+        sdp: (sdp, type) => { if (!dropped.has(index)) sendMac({ t: 'sdp', sdp: type === 'offer' && dtlsClient ? offerAsDtlsClient(sdp) : sdp, type, pc: index }); },
         candidate: (cand, mid) => {
           if (!signalOpen) return;
           const m: Inner = { t: 'cand', cand, mid, pc: index };
@@ -214,27 +220,64 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
         if (signalOpen) for (const m of waiting ?? []) sendMac(m);
       };
       pcs = peers;
-      const { opened, all } = openChannels(peers);
+      /** Each PeerConnection: its channel open, or failed without a path (or never made). */
+      const laneOpen = peers.map(() => false);
+      const laneFailed = peers.map(() => false);
+      let made: ReturnType<typeof openChannels>;
+      try {
+        made = openChannels(peers, (i) => { laneOpen[i] = true; settled(); });
+      } catch (err) {
+        // the small channel's PeerConnection could not gather (no free port): the session cannot start
+        const range = ice.portRange ? ` (is --ice-port-range ${ice.portRange.min}-${ice.portRange.max} used up? a session takes ${pcCount} ports)` : '';
+        return finish(tunnelError('PEER_FAILED', `cannot start a PeerConnection: ${(err as Error).message}${range}`));
+      }
+      const { opened, all, byPc } = made;
+      byPc.forEach((dc, i) => { if (!dc) laneFailed[i] = true; });
       dcs = all;
       let channels: PeerChannels | null = null;
       // the small channel's path: the keepalive's round trips are measured there
       const onIcePath = () => { if (channels) finish({ channels, path: () => (peers[0] ? selectedPath(peers[0]) : null) }); };
-      /** `dtlsFailed`: a PeerConnection failed after its own ICE had connected; otherwise one failed
-       *  without, or the ICE time ran out. */
+      /** The small channel open, not every lane: the PeerConnections to go on with. */
+      const usable = (): number[] | null => {
+        if (peers.length < 2 || !laneOpen[0]) return null;
+        const open = laneOpen.flatMap((o, i) => (o ? [i] : []));
+        return open.length < peers.length ? open : null;
+      };
+      /** `dtlsFailed`: a PeerConnection failed after its own ICE had connected; otherwise the ICE
+       *  time ran out, or every PeerConnection has opened its channel or failed. */
       const gaveUp = (dtlsFailed = false) => {
         if (phase !== 'ice') return;
         // A PeerConnection failed after its ICE connected: DTLS failed, a libdatachannel flake that a
         // retry cures (its DTLS can start before the answer's fingerprint is applied; a few times in
         // some 300 loopback starts with 8 lanes). There is a path, so this is no case for the
         // WebSocket fallback: asked for it, a host without one refused and the client gave up with
-        // HOST_UNREACHABLE. When the time runs out instead, some PeerConnections found no path in
-        // time, and the fallback (when agreed) still carries the session.
+        // HOST_UNREACHABLE.
         if (dtlsFailed) return finish(tunnelError('PEER_FAILED', 'the WebRTC connection failed after ICE connected (DTLS)'));
+        // The small channel open: there is a path, and a session on fewer lanes (or on the small
+        // channel alone) beats the fallback, one TCP connection for everything, or none. A lane is
+        // left out when its TURN allocation is refused (a server's per-user quota), its ports ran
+        // out (--ice-port-range), or it was slow on a loaded machine.
+        const lanes = usable();
+        if (lanes) return askLanes(lanes);
         if (useFallback) return ask();
         if (iceConnected) return finish(tunnelError('PEER_FAILED', 'the WebRTC connection failed after ICE connected (DTLS/SCTP)'));
         const err = noPath(Math.round((Date.now() - iceStart) / 1000), conn, ourFallback, inner.fb);
         send({ t: 'error', code: err.code, message: err.message }); // the host logs it
         finish(err);
+      };
+      /** Every PeerConnection has opened its channel or failed, and not all opened: decide now. */
+      const settled = () => {
+        if (laneOpen.every((o) => o)) return; // the whole set: `opened` below
+        if (laneOpen.every((o, i) => o || laneFailed[i])) gaveUp();
+      };
+      const askLanes = (lanes: number[]) => {
+        phase = 'lanes';
+        signalOpen = false;
+        kept = lanes;
+        peers.forEach((_, i) => { if (!lanes.includes(i)) dropped.add(i); });
+        log.warn(`ICE opened ${lanes.length - 1} of ${peers.length - 1} bulk lanes in ${Math.round((Date.now() - iceStart) / 1000)} s; going on with ${lanes.length > 1 ? 'those' : 'the small channel alone'}`);
+        sendMac({ t: 'lanes', pcs: lanes });
+        timers.push(setTimeout(() => finish(tunnelError('SIGNALING_TIMEOUT', 'the host did not answer which lanes to keep')), FALLBACK_REPLY_MS));
       };
       const ask = () => {
         phase = 'asked';
@@ -242,6 +285,23 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
         log.warn(`ICE found no path to the host in ${Math.round((Date.now() - iceStart) / 1000)} s; asking for the WebSocket fallback`);
         sendMac({ t: 'fallback' });
         timers.push(setTimeout(() => finish(tunnelError('SIGNALING_TIMEOUT', 'the host did not answer the fallback request')), FALLBACK_REPLY_MS));
+      };
+      /** The host said no (its own set is whole): wait a little for ours, then try again. */
+      const refused = () => {
+        dropped.clear();
+        if (dcOpen) return onIcePath();
+        phase = 'refused';
+        signalOpen = true;
+        timers.push(setTimeout(() => finish(tunnelError('PEER_FAILED', 'the host\'s DataChannels opened but ours did not')), FALLBACK_REPLY_MS));
+      };
+      const keepLanes = () => {
+        const left = peers.filter((_, i) => dropped.has(i));
+        closePeers(left, byPc.filter((dc, i): dc is ndc.DataChannel => dc !== undefined && dropped.has(i)), false);
+        const k = keptChannels(byPc, kept); // pcs stays indexed as the host's messages name them
+        dcs = k.keep;
+        dcOpen = true;
+        channels = k.channels;
+        onIcePath();
       };
       const switchToFallback = async () => {
         const carrier = conn.carrier;
@@ -261,20 +321,34 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
         channels = o.channels;
         if (phase === 'ice' || phase === 'refused') onIcePath();
       });
-      for (const dc of all) watchClosed(dc, () => { if (!fallback) endSession('data channel closed'); });
+      all.forEach((dc) => {
+        const i = Math.max(0, byPc.indexOf(dc));
+        watchClosed(dc, () => {
+          if (fallback || dropped.has(i)) return;
+          // asked for the fallback: the host closes its PeerConnections before it answers, which
+          // closes the channels that did open here; the session goes on over the WebSocket
+          if (phase === 'asked') return;
+          if (phase !== 'done') return finish(tunnelError('PEER_FAILED', 'a DataChannel closed before the session was up'));
+          endSession('data channel closed');
+        });
+      });
       const iceUp = peers.map(() => false);
       peers.forEach((peer, i) => peer.onIceStateChange((state) => { if (state === 'connected' || state === 'completed') iceConnected = iceUp[i] = true; }));
       peers.forEach((peer, i) => peer.onStateChange((state) => {
-        if (fallback || (state !== 'failed' && state !== 'closed')) return;
+        if (fallback || dropped.has(i) || (state !== 'failed' && state !== 'closed')) return;
         if (established) {
           fail(tunnelError('PEER_FAILED', `the WebRTC connection ${state}`));
           endSession(`connection ${state}`);
-        } else if (phase === 'refused') {
+        } else if (phase === 'refused' || (phase === 'lanes' && kept.includes(i))) {
           finish(tunnelError('PEER_FAILED', `the WebRTC connection ${state}`));
+        } else if (iceUp[i]) {
+          gaveUp(true);
         } else {
-          gaveUp(iceUp[i]);
+          laneFailed[i] = true;
+          settled();
         }
       }));
+      settled(); // lanes that could not even be made
       timers.push(setTimeout(() => gaveUp(), iceMs));
 
       conn.onMessage((data) => {
@@ -288,15 +362,9 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
           else if (m.t === 'sdp' && m.type === 'answer' && peers[m.pc]) { peers[m.pc]?.setRemoteDescription(m.sdp, 'answer'); answered(m.pc); }
           else if (m.t === 'cand') { const peer = peers[m.pc]; if (peer && phase !== 'asked') addCandidate(peer, m.cand, m.mid, ice); }
           else if (m.t === 'fallback-reply' && phase === 'asked') {
-            if (m.ok) {
-              void switchToFallback();
-            } else if (dcOpen) {
-              onIcePath();
-            } else {
-              phase = 'refused';
-              signalOpen = true;
-              timers.push(setTimeout(() => finish(tunnelError('PEER_FAILED', 'the host\'s DataChannel opened but ours did not')), FALLBACK_REPLY_MS));
-            }
+            if (m.ok) void switchToFallback(); else refused();
+          } else if (m.t === 'lanes-reply' && phase === 'lanes') {
+            if (m.ok) keepLanes(); else refused();
           } else {
             throw tunnelError('SIGNALING_PROTOCOL', `unexpected '${m.t}' from the host`);
           }

@@ -5,7 +5,7 @@
 //     hello {v}                      ───────▶
 //                                    ◀───────   hello {v, session, yb}        (CPace, see auth.ts)
 //     auth {ya, confirm}             ───────▶   checks the PIN proof
-//                                    ◀───────   mac(welcome {services, window, mtu, lanes, confirm, rid})
+//                                    ◀───────   mac(welcome {services, window, mtu, lanes, relay, confirm, rid})
 //     mac(params {window, mtu, pcs}) ───────▶   (each side's per-stream receive window, initial and
 //                                                most: the other's send window; each side's MTU:
 //                                                the smaller is the association's; how many
@@ -16,7 +16,11 @@
 //     mac(sdp offer), mac(cand)…        ◀──▶    mac(sdp answer), mac(cand)…
 //       each SDP and candidate names its PeerConnection (`pc`: 0 for the small channel's, 1 and up
 //       for the bulk lanes'; see ../webrtc/channels.ts); the client offers `pcs`, the host answers each
-//   and, only if both said fb (the WebSocket fallback) and no DataChannel opened in time:
+//   if, when ICE's time is up (or every PeerConnection has opened its channel or failed), the small
+//   channel is open but not every bulk lane:
+//     mac(lanes {pcs})               ───────▶   takes just those, closes the others' PeerConnections,
+//                                    ◀───────   mac(lanes-reply {ok})   unless its own set is whole
+//   otherwise, only if both said fb (the WebSocket fallback) and no DataChannel opened in time:
 //     mac(fallback)                  ───────▶   closes its PeerConnection, unless its channel is open
 //                                    ◀───────   mac(fallback-reply {ok})
 //     then, if ok, every message both ways is a data-plane message sealed by ./seal.ts
@@ -36,8 +40,10 @@ import { MAX_BULK_LANES } from '../webrtc/channels.js';
  *  welcome, `resume` in params, `resumed`; WINDOW carries an acknowledgement; the RESUME packet.
  *  5: the bulk channel on a PeerConnection of its own: `pc` in sdp and cand. 6: bulk lanes, each on a
  *  PeerConnection of its own: `lanes` in welcome, `pcs` in params. 7: DATA's TWICE flag (a copy of
- *  a small interactive packet may arrive over another lane; a protocol-6 peer would reject it). */
-export const PROTOCOL_VERSION = 7;
+ *  a small interactive packet may arrive over another lane; a protocol-6 peer would reject it).
+ *  8: `lanes` and `lanes-reply`: a session goes on with the bulk lanes that opened in time; `relay`
+ *  in welcome (the host may be relayed: it has a TURN server), for the DTLS roles (../webrtc/sdp.ts). */
+export const PROTOCOL_VERSION = 8;
 /** PeerConnections one session may have (the small channel's and one per bulk lane). */
 export const MAX_PEER_CONNECTIONS = 1 + MAX_BULK_LANES;
 /** Largest signaling message (bytes): an SDP is a few KiB. */
@@ -65,11 +71,13 @@ export type Plain =
   | { t: 'error'; code: string; message: string };
 
 export type Inner =
-  | { t: 'welcome'; services: string[]; window: WindowOffer; confirm: Uint8Array; fb: boolean; mtu: number; lanes: number; rid: Uint8Array }
+  | { t: 'welcome'; services: string[]; window: WindowOffer; confirm: Uint8Array; fb: boolean; mtu: number; lanes: number; rid: Uint8Array; relay: boolean }
   | { t: 'params'; window: WindowOffer; fb: boolean; mtu: number; pcs: number; resume?: ResumeRequest }
   | { t: 'resumed'; ok: boolean }
   | { t: 'fallback' }
   | { t: 'fallback-reply'; ok: boolean }
+  | { t: 'lanes'; pcs: number[] }
+  | { t: 'lanes-reply'; ok: boolean }
   | { t: 'sdp'; sdp: string; type: string; pc: number }
   | { t: 'cand'; cand: string; mid: string; pc: number };
 
@@ -137,7 +145,8 @@ export function decodeInner(data: Uint8Array): Inner {
       if (!Array.isArray(m.services) || m.services.length > 1000 || !m.services.every((s) => isText(s, 64))) break;
       if (!isBytes(m.confirm, 32, 32)) break;
       if (!isWindow(m.window) || typeof m.fb !== 'boolean' || !isMtu(m.mtu) || !isPcCount(m.lanes) || m.lanes > MAX_BULK_LANES || !isBytes(m.rid, 16, 16)) break;
-      return { t: 'welcome', services: m.services as string[], window: { initial: m.window.initial, max: m.window.max }, confirm: m.confirm, fb: m.fb, mtu: m.mtu, lanes: m.lanes, rid: m.rid };
+      if (typeof m.relay !== 'boolean') break;
+      return { t: 'welcome', services: m.services as string[], window: { initial: m.window.initial, max: m.window.max }, confirm: m.confirm, fb: m.fb, mtu: m.mtu, lanes: m.lanes, rid: m.rid, relay: m.relay };
     case 'params': {
       if (!isWindow(m.window) || typeof m.fb !== 'boolean' || !isMtu(m.mtu) || !isPcCount(m.pcs)) break;
       const r = m.resume;
@@ -153,6 +162,17 @@ export function decodeInner(data: Uint8Array): Inner {
     case 'fallback-reply':
       if (typeof m.ok !== 'boolean') break;
       return { t: 'fallback-reply', ok: m.ok };
+    case 'lanes': {
+      // the small channel's PeerConnection first (alone, it carries the bulk data too), then lanes
+      // in order, each once
+      const pcs = m.pcs;
+      if (!Array.isArray(pcs) || pcs.length < 1 || pcs.length > MAX_PEER_CONNECTIONS || pcs[0] !== 0) break;
+      if (!pcs.every((pc, i) => isPc(pc) && (i === 0 || pc > (pcs[i - 1] as number)))) break;
+      return { t: 'lanes', pcs: pcs as number[] };
+    }
+    case 'lanes-reply':
+      if (typeof m.ok !== 'boolean') break;
+      return { t: 'lanes-reply', ok: m.ok };
     case 'sdp':
       if (!isText(m.sdp, MAX_SIGNAL_BYTES) || !(m.type === 'offer' || m.type === 'answer') || !isPc(m.pc)) break;
       return { t: 'sdp', sdp: m.sdp, type: m.type, pc: m.pc };

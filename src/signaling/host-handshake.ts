@@ -4,6 +4,10 @@
 //                  └─ LOCKED_OUT              └─ WRONG_PIN (a failed guess)        params, SDP offers,
 //                                                                                  candidates (MAC'd)
 //   session ──▶ DataChannels open ────────────────────────────────────▶ the data plane has the peer
+//          ├──▶ mac(lanes) from the client (its ICE time ran out with some lanes open):
+//          │      our whole set open, or one it names missing? ─yes─▶ reply no
+//          │                                                  └─no──▶ close the others, the data
+//          │                                                          plane has the peer, reply ok
 //          └──▶ mac(fallback) from the client (ICE found no path):
 //                 our channel already open? ─yes─▶ reply no (the client's is about to open)
 //                                          └─no──▶ close the PeerConnection, reply ok, and the data
@@ -17,13 +21,14 @@
 
 import type ndc from 'node-datachannel';
 import { createPeer, addCandidate, closePeers, type IceOptions } from '../webrtc/peer.js';
+import { mayBeRelayed } from '../webrtc/sdp.js';
 import { selectedPath, type SessionPath } from '../webrtc/path.js';
 import type { Logger } from '../shared/log.js';
 import { encodeSignal, decodePlain, SignalError, PROTOCOL_VERSION, HANDSHAKE_TIMEOUT_MS, ICE_TIMEOUT_MS, type Plain, type ResumeRequest } from './codec.js';
 import { newResumeId, type ResumeTicket } from './resumption.js';
 import { hostStart, hostCheck, addMac, checkMac, AuthError, type MacState } from './auth.js';
 import { createFallbackChannel, type FallbackChannel } from './fallback-channel.js';
-import { acceptChannels, watchClosed, type PeerChannels } from '../webrtc/channels.js';
+import { acceptChannels, watchClosed, type Opened, type PeerChannels } from '../webrtc/channels.js';
 import type { WindowOffer } from '../shared/limits.js';
 import type { Guard } from './guard.js';
 import type { SignalConn } from './conn.js';
@@ -155,7 +160,7 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
     clearTimeout(timer);
     macs = result.macs;
     const rid = newResumeId();
-    send(addMac(macs, { t: 'welcome', services: options.services, window: options.window, confirm: result.confirm, fb: offerFallback, mtu: options.ice.mtu, lanes: options.lanes, rid }));
+    send(addMac(macs, { t: 'welcome', services: options.services, window: options.window, confirm: result.confirm, fb: offerFallback, mtu: options.ice.mtu, lanes: options.lanes, rid, relay: mayBeRelayed(options.ice.iceServers, options.ice.relayOnly) }));
     options.onTicket?.({ rid, key: macs.resumeKey });
     step = 'session';
     log.info('client authenticated', { peer, address });
@@ -163,14 +168,21 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
 
   const live = () => pcs.filter((p): p is ndc.PeerConnection => p !== undefined);
 
-  const watchChannels = acceptChannels(() => clientPcs, (opened) => {
+  /** The channels this session goes on with: every PeerConnection's, or those the client kept. */
+  function channelsOpen(opened: Opened, lanes?: string): void {
     if (over || fellBack) { for (const c of opened.keep) c.close(); return; }
     dcs = opened.keep;
     for (const c of dcs) watchClosed(c, () => { if (!fellBack) end('data channel closed'); });
     // the small channel's path (the client's first PeerConnection): the keepalive's round trips go there
     const first = pcs[0];
-    if (connected(opened.channels, () => (first ? selectedPath(first) : null))) log.info('client connected', { peer, address, path: path() });
-  });
+    if (!connected(opened.channels, () => (first ? selectedPath(first) : null))) return;
+    if (lanes) log.warn(`client connected with ${lanes}`, { peer, address, path: path() });
+    else log.info('client connected', { peer, address, path: path() });
+  }
+  const accepting = acceptChannels(() => clientPcs, (opened) => channelsOpen(opened));
+  /** PeerConnections the client went on without: their closing is no reason to end the session. */
+  const dropped = new Set<number>();
+  let lanesKept = false;
 
   function offer(m: MacState, index: number, sdp: string): void {
     const p = createPeer(`host-${peer}-${index}`, options.ice, Math.min(options.ice.mtu, clientMtu), {
@@ -178,21 +190,31 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
       candidate: (cand, mid) => { if (!fellBack) send(addMac(m, { t: 'cand', cand, mid, pc: index })); },
     });
     pcs[index] = p;
-    watchChannels(p);
+    accepting.watch(p, index);
     p.onStateChange((state) => {
-      if (fellBack || (state !== 'failed' && state !== 'closed')) return;
+      if (fellBack || dropped.has(index) || (state !== 'failed' && state !== 'closed')) return;
       // before the channel opens, a failure is the client's to handle: it asks for the fallback or
       // tells us it gives up (and HOST_ICE_WAIT_MS drops one that does neither)
       if (channels) end(`connection ${state}`);
       else log.debug('the WebRTC connection failed before its channel opened; waiting for the client', { peer, address });
     });
-    if (iceTimer) { p.setRemoteDescription(sdp, 'offer'); return; } // not the session's first offer
-    iceTimer = setTimeout(() => {
-      log.warn('no network path to the client: its channel did not open and it did not ask for the fallback', { peer, address, waitedS: HOST_ICE_WAIT_MS / 1000 });
-      end('ICE failed');
-    }, HOST_ICE_WAIT_MS);
-    iceTimer.unref();
-    p.setRemoteDescription(sdp, 'offer');
+    if (!iceTimer) {
+      iceTimer = setTimeout(() => {
+        log.warn('no network path to the client: its channel did not open and it did not ask for the fallback', { peer, address, waitedS: HOST_ICE_WAIT_MS / 1000 });
+        end('ICE failed');
+      }, HOST_ICE_WAIT_MS);
+      iceTimer.unref();
+    }
+    try {
+      p.setRemoteDescription(sdp, 'offer');
+    } catch (err) {
+      // it gathers here: no free port (--ice-port-range). A lane's is not fatal: unanswered, it never
+      // opens, and the client goes on without it when its ICE time is up
+      if (index === 0) throw err;
+      log.warn(`cannot answer the client's bulk lane ${index}; it will go on without it`, { peer, address, error: (err as Error).message });
+      dropped.add(index);
+      try { p.close(); } catch { /* closed already */ }
+    }
   }
 
   function fallBack(m: MacState): void {
@@ -217,6 +239,25 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
     });
   }
 
+  /** The client's ICE time ran out with some lanes open: go on with those (or say no: ours are all open,
+   *  the client's are about to; or a channel it names has not reached us, and it tries again). */
+  function keepLanes(m: MacState, kept: number[]): void {
+    if (kept.some((i) => i >= clientPcs)) throw new SignalError(`lanes names a PeerConnection past the ${clientPcs} offered`);
+    const opened = channels ? null : accepting.partial(kept);
+    if (!opened) {
+      send(addMac(m, { t: 'lanes-reply', ok: false }));
+      return;
+    }
+    lanesKept = true;
+    pcs.forEach((p, i) => {
+      if (!p || kept.includes(i)) return;
+      dropped.add(i);
+      try { p.close(); } catch { /* closed already */ }
+    });
+    channelsOpen(opened, `${kept.length - 1} of ${clientPcs - 1} bulk lanes: the others did not open in time`);
+    if (!over) send(addMac(m, { t: 'lanes-reply', ok: true }));
+  }
+
   function session(msg: Plain): void {
     if (msg.t !== 'mac' || !macs) throw new SignalError('expected a MAC\'d message');
     const inner = checkMac(macs, msg);
@@ -231,6 +272,8 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
         if (!ok) log.warn('resume refused: no such session here (the host restarted, or its deadline passed), or a forged proof', { peer, address });
         send(addMac(macs, { t: 'resumed', ok }));
       }
+    } else if (inner.t === 'sdp' && (dropped.has(inner.pc) || (lanesKept && inner.pc < clientPcs && !pcs[inner.pc]))) {
+      // a lane the session went on without: its offer crossed our reply
     } else if (inner.t === 'sdp') {
       if (inner.type !== 'offer' || inner.pc >= clientPcs || pcs[inner.pc] || fellBack || channels) throw new SignalError('unexpected SDP');
       offer(macs, inner.pc, inner.sdp);
@@ -239,6 +282,8 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
       if (p && !fellBack) addCandidate(p, inner.cand, inner.mid, options.ice);
     } else if (inner.t === 'fallback' && !fellBack) {
       fallBack(macs);
+    } else if (inner.t === 'lanes' && !fellBack) {
+      keepLanes(macs, inner.pcs);
     } else {
       throw new SignalError(`unexpected '${inner.t}'`);
     }

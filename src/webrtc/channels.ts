@@ -64,7 +64,7 @@ export function peerConnectionCount(lanes: number = DEFAULT_BULK_LANES): number 
   return benchOrdered || benchOneAssociation ? 1 : 1 + Math.max(1, Math.min(MAX_BULK_LANES, lanes));
 }
 
-type Opened = { channels: PeerChannels; keep: ndc.DataChannel[] };
+export type Opened = { channels: PeerChannels; keep: ndc.DataChannel[] };
 
 /** Every DataChannel made or accepted, until its close has reached JS, with who wants to hear of it.
  *  node-datachannel removes a channel from the set that ndc.cleanup() walks only after the channel's
@@ -105,31 +105,58 @@ export function watchClosed(dc: ndc.DataChannel, fn: () => void = () => {}): voi
 export const watchedChannels = (): number => closeWatch.size;
 
 /** Client side: creates the channels, the small one on the first PeerConnection and a bulk one on
- *  each of the others (or on the first, if it is alone); resolves once all are open. */
-export function openChannels(pcs: readonly ndc.PeerConnection[]): { opened: Promise<Opened>; all: ndc.DataChannel[] } {
+ *  each of the others (or on the first, if it is alone); `opened` resolves once all are open.
+ *  `byPc[i]` is PeerConnection i's channel (with one PeerConnection, its small one), or undefined where
+ *  libdatachannel could not create it (no free port in --ice-port-range: it gathers as the first
+ *  channel is made); `onOpen(i)` hears each one open. Only the small channel's failure throws. */
+export function openChannels(pcs: readonly ndc.PeerConnection[], onOpen: (index: number) => void = () => {}): { opened: Promise<Opened>; all: ndc.DataChannel[]; byPc: (ndc.DataChannel | undefined)[] } {
   const first = pcs[0];
   if (!first) throw new Error('no PeerConnection to open channels on');
   const make = (pc: ndc.PeerConnection, label: string, ordered: boolean) => pc.createDataChannel(label, { unordered: !ordered, maxRetransmits: MAX_RETRANSMITS });
-  const all = benchOrdered
-    ? [make(first, LABELS.ordered, true)]
-    : [make(first, LABELS.small, false), ...(pcs.length === 1 ? [first] : pcs.slice(1)).map((pc) => make(pc, LABELS.bulk, false))];
+  const lane = (pc: ndc.PeerConnection) => {
+    try {
+      return make(pc, LABELS.bulk, false);
+    } catch {
+      return undefined; // a lane short: the handshake goes on with the others (client-handshake.ts)
+    }
+  };
+  const byPc = benchOrdered ? [make(first, LABELS.ordered, true)]
+    : pcs.length === 1 ? [make(first, LABELS.small, false)]
+      : [make(first, LABELS.small, false), ...pcs.slice(1).map(lane)];
+  const all = byPc.filter((dc): dc is ndc.DataChannel => dc !== undefined);
+  if (!benchOrdered && pcs.length === 1) all.push(make(first, LABELS.bulk, false));
   for (const dc of all) watchClosed(dc);
-  const opened = Promise.all(all.map((dc) => new Promise<void>((resolve) => { if (dc.isOpen()) resolve(); else dc.onOpen(() => resolve()); })))
-    .then(() => ({ channels: asPeerChannels(all), keep: all }));
-  return { opened, all };
+  const whenOpen = (dc: ndc.DataChannel, index: number) => new Promise<void>((resolve) => {
+    const opened = () => { onOpen(index); resolve(); };
+    if (dc.isOpen()) opened(); else dc.onOpen(opened);
+  });
+  const opened = Promise.all(all.map((dc) => whenOpen(dc, Math.max(0, byPc.indexOf(dc)))))
+    .then(() => (all.length === byPc.length || pcs.length === 1 ? { channels: asPeerChannels(all), keep: all } : new Promise<never>(() => {})));
+  return { opened, all, byPc };
+}
+
+/** The channels of the PeerConnections `kept` (the small channel's first): a session that goes on
+ *  with the lanes that opened in time (none: the small channel carries everything). */
+export function keptChannels(byPc: readonly (ndc.DataChannel | undefined)[], kept: readonly number[]): Opened {
+  const keep = kept.map((i) => byPc[i]).filter((dc): dc is ndc.DataChannel => dc !== undefined);
+  return { channels: asPeerChannels(keep), keep };
 }
 
 /** Host side: collects the channels the client opens on the session's `count()` PeerConnections (each
- *  one is given to the returned function as it is made); calls `ready` once it has a whole set: the
+ *  one is given to `watch` with its index as it is made); calls `ready` once it has a whole set: the
  *  ordered channel, or the small one and a bulk one per PeerConnection after the first (one on the
  *  first if it is alone). A channel with another label, a second one of a label on one
- *  PeerConnection, or one too many, is closed. */
-export function acceptChannels(count: () => number, ready: (opened: Opened) => void): (pc: ndc.PeerConnection) => void {
+ *  PeerConnection, or one too many, is closed. `partial(kept)` takes the set of just those
+ *  PeerConnections instead, if each has its channel here (the client went on without the others). */
+export function acceptChannels(count: () => number, ready: (opened: Opened) => void): {
+  watch(pc: ndc.PeerConnection, index: number): void;
+  partial(kept: readonly number[]): Opened | null;
+} {
   // labels as they came: a channel of `got` may be closed by now, and asking a closed channel its
   // label throws, which inside node-datachannel's callback aborts the process
-  const got: { dc: ndc.DataChannel; label: string }[] = [];
+  const got: { dc: ndc.DataChannel; label: string; index: number }[] = [];
   let done = false;
-  return (pc) => {
+  const watch = (pc: ndc.PeerConnection, index: number) => {
     const labels = new Set<string>();
     pc.onDataChannel((dc) => {
       // nothing may throw out of here: inside node-datachannel's callback a JS exception aborts the
@@ -161,7 +188,7 @@ export function acceptChannels(count: () => number, ready: (opened: Opened) => v
         return;
       }
       labels.add(label);
-      got.push({ dc, label });
+      got.push({ dc, label, index });
       const whole = got.some((g) => g.label === LABELS.ordered)
         || (got.some((g) => g.label === LABELS.small) && got.length - 1 === Math.max(1, count() - 1));
       if (!whole) return;
@@ -170,6 +197,21 @@ export function acceptChannels(count: () => number, ready: (opened: Opened) => v
       ready({ channels: asPeerChannels(keep), keep });
     };
   };
+  const partial = (kept: readonly number[]): Opened | null => {
+    if (done || count() < 2) return null;
+    const small = got.find((g) => g.index === 0 && g.label === LABELS.small);
+    const lanes = kept.slice(1).map((i) => got.find((g) => g.index === i && g.label === LABELS.bulk));
+    if (kept[0] !== 0 || !small || lanes.some((g) => g === undefined)) return null;
+    const keep = [small, ...lanes].map((g) => (g as { dc: ndc.DataChannel }).dc);
+    try {
+      if (!keep.every((dc) => dc.isOpen())) return null;
+    } catch {
+      return null; // closed meanwhile
+    }
+    done = true;
+    return { channels: asPeerChannels(keep), keep };
+  };
+  return { watch, partial };
 }
 
 function asPeerChannels(all: ndc.DataChannel[]): PeerChannels {
@@ -177,6 +219,7 @@ function asPeerChannels(all: ndc.DataChannel[]): PeerChannels {
   if (ordered) return { small: ordered, bulk: [ordered] };
   const small = all.find((dc) => dc.getLabel() === LABELS.small);
   const bulk = all.filter((dc) => dc.getLabel() === LABELS.bulk);
-  if (!small || bulk.length === 0) throw new Error('incomplete set of channels');
-  return { small, bulk };
+  if (!small) throw new Error('incomplete set of channels');
+  // no lane opened in time (keptChannels): the small channel carries the bulk data as well
+  return { small, bulk: bulk.length > 0 ? bulk : [small] };
 }

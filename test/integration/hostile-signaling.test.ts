@@ -145,7 +145,7 @@ describe('hostile signaling input', { timeout: 60_000 }, () => {
     const afterPake: ((s: MacState) => Buffer)[] = [
       () => encodeSignal({ t: 'hello', v: PROTOCOL_VERSION }),
       (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'v=0', type: 'answer', pc: 0 })),
-      (s) => encodeSignal(addMac(s, { t: 'welcome', services: [], window: { initial: 256 * 1024, max: 1048576 }, confirm: new Uint8Array(32), fb: false, mtu: 1280, lanes: 4, rid: new Uint8Array(16) })),
+      (s) => encodeSignal(addMac(s, { t: 'welcome', services: [], window: { initial: 256 * 1024, max: 1048576 }, confirm: new Uint8Array(32), fb: false, mtu: 1280, lanes: 4, rid: new Uint8Array(16), relay: false })),
       (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'v=0', type: 'offer', pc: MAX_PEER_CONNECTIONS } as never)),
       (s) => encodeSignal(addMac(s, { t: 'sdp', sdp: 'this is not SDP\r\na=fingerprint:sha-256 zz\r\n', type: 'offer', pc: 0 })),
       (s) => { s.sent = 5; return encodeSignal(addMac(s, { t: 'cand', cand: 'candidate:1 1 UDP 1 127.0.0.1 9 typ host', mid: '0', pc: 0 })); },

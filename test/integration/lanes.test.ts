@@ -1,15 +1,16 @@
 // Bulk lanes (src/webrtc/channels.ts): each side states how many it wants and the smaller wins; a
 // host refuses a client that offers more PeerConnections than it allows; streams spread over the
-// lanes arrive byte-exact both ways.
+// lanes arrive byte-exact both ways; lanes that cannot open (here: a side's --ice-port-range used up)
+// are left out and the session goes on with the others (protocol 8's `lanes`).
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHostSide, startPair, startRawSession, releaseAtEnd } from '../support/pair.js';
+import { startHostSide, startPair, startRawSession, startTestClient, captureLog, releaseAtEnd } from '../support/pair.js';
 import { rawAuthenticated, refusal } from '../support/raw-signaling.js';
 import { openFlow, MiB } from '../support/traffic.js';
 import { within } from '../support/timing.js';
 import { addMac } from '../../src/signaling/auth.js';
-import { encodeSignal } from '../../src/signaling/codec.js';
+import { encodeSignal, FALLBACK_ICE_TIMEOUT_MS } from '../../src/signaling/codec.js';
 import { DEFAULT_BULK_LANES } from '../../src/webrtc/channels.js';
 
 releaseAtEnd();
@@ -59,6 +60,56 @@ describe('bulk lanes', { timeout: 120_000 }, () => {
       }
     } finally {
       await pair.close();
+    }
+  });
+
+  /** Streams spread over the lanes, byte-exact. */
+  const flowsThrough = async (port: number, count: number) => {
+    const flows = Array.from({ length: count }, (_, i) => openFlow(port, 700 + i, { bytes: MiB }));
+    for (const r of await within(Promise.all(flows.map((f) => f.finish())), 30_000, 'the flows to finish')) {
+      assert.equal(r.received, MiB);
+      assert.equal(r.receivedHash, r.sentHash);
+    }
+  };
+
+  test('the client\'s port range holds 3 of its 9 PeerConnections: it goes on at once with 2 lanes, and says so; both sides agree', { timeout: 60_000 }, async () => {
+    const hostLog = captureLog('host');
+    const clientLog = captureLog('client');
+    const side = await startHostSide({ host: { log: hostLog.log } });
+    try {
+      const started = Date.now();
+      // ports in the ephemeral range: one taken by chance leaves a lane fewer, which the test allows
+      const { client, port } = await startTestClient(side.host.url, ['echo'], { pin: side.host.pin, log: clientLog.log, icePortRange: { min: 47400, max: 47402 } });
+      side.add(client, 'client');
+      const openedMs = Date.now() - started;
+      const said = clientLog.lines.map((l) => l.match(/ICE opened (\d) of (\d) bulk lanes in \d+ s; going on with/)).find((m) => m);
+      assert.ok(said, `the client says it goes on with fewer lanes: ${clientLog.lines.join(' | ')}`);
+      assert.equal(Number(said[2]), DEFAULT_BULK_LANES);
+      assert.ok(Number(said[1]) >= 1 && Number(said[1]) <= 2, said[0]);
+      assert.ok(openedMs < FALLBACK_ICE_TIMEOUT_MS, `it did not wait for the ICE time: ${openedMs} ms`);
+      assert.ok(hostLog.lines.some((l) => new RegExp(`client connected with ${said[1]} of ${DEFAULT_BULK_LANES} bulk lanes`).test(l)), `the host agrees: ${hostLog.lines.join(' | ')}`);
+      assert.equal(client.path()?.kind !== 'websocket', true, 'not the fallback');
+      await flowsThrough(port.echo ?? 0, 6);
+    } finally {
+      await side.close();
+    }
+  });
+
+  test('the host\'s port range holds 3 of the session\'s PeerConnections: it answers those, and when the ICE time is up the client goes on with them', { timeout: 60_000 }, async () => {
+    const hostLog = captureLog('host');
+    const side = await startHostSide({ host: { log: hostLog.log, icePortRange: { min: 47410, max: 47412 } } });
+    try {
+      const started = Date.now();
+      const { client, port } = await startTestClient(side.host.url, ['echo'], { pin: side.host.pin });
+      side.add(client, 'client');
+      const openedMs = Date.now() - started;
+      assert.ok(hostLog.lines.some((l) => /cannot answer the client's bulk lane \d; it will go on without it/.test(l)), `the host says which lanes it cannot answer: ${hostLog.lines.join(' | ')}`);
+      assert.ok(hostLog.lines.some((l) => new RegExp(`client connected with [12] of ${DEFAULT_BULK_LANES} bulk lanes`).test(l)), hostLog.lines.join(' | '));
+      assert.ok(openedMs >= FALLBACK_ICE_TIMEOUT_MS - 500, `the client waited for its ICE time: ${openedMs} ms`);
+      assert.equal(client.path()?.kind !== 'websocket', true, 'not the fallback');
+      await flowsThrough(port.echo ?? 0, 4);
+    } finally {
+      await side.close();
     }
   });
 });

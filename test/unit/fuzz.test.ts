@@ -136,17 +136,20 @@ function checkShape(m: Record<string, unknown>): void {
     auth: () => bytes(m.ya, 32, 32) && bytes(m.confirm, 32, 32),
     mac: () => Number.isSafeInteger(m.n) && bytes(m.body, 1, MAX_SIGNAL_BYTES) && bytes(m.mac, 32, 32),
     error: () => text(m.code, 64) && text(m.message, 500),
-    welcome: () => Array.isArray(m.services) && m.services.every((s) => text(s, 64)) && bytes(m.confirm, 32, 32) && window(m.window) && typeof m.fb === 'boolean' && mtu(m.mtu) && count(m.lanes, MAX_PEER_CONNECTIONS - 1),
+    welcome: () => Array.isArray(m.services) && m.services.every((s) => text(s, 64)) && bytes(m.confirm, 32, 32) && window(m.window) && typeof m.fb === 'boolean' && mtu(m.mtu) && count(m.lanes, MAX_PEER_CONNECTIONS - 1) && typeof m.relay === 'boolean',
     params: () => window(m.window) && typeof m.fb === 'boolean' && mtu(m.mtu) && count(m.pcs, MAX_PEER_CONNECTIONS),
     fallback: () => true,
     'fallback-reply': () => typeof m.ok === 'boolean',
+    lanes: () => Array.isArray(m.pcs) && m.pcs.length >= 1 && m.pcs[0] === 0
+      && m.pcs.every((pc, i, all) => count((pc as number) + 1, MAX_PEER_CONNECTIONS) && (i === 0 || (pc as number) > (all[i - 1] as number))),
+    'lanes-reply': () => typeof m.ok === 'boolean',
     sdp: () => typeof m.sdp === 'string' && (m.type === 'offer' || m.type === 'answer') && count((m.pc as number) + 1, MAX_PEER_CONNECTIONS),
     cand: () => text(m.cand, 1000) && text(m.mid, 100) && count((m.pc as number) + 1, MAX_PEER_CONNECTIONS),
   };
   assert.ok(ok[String(m.t)]?.(), `accepted a malformed message: ${JSON.stringify(m, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
 }
 const PLAIN = ['hello', 'auth', 'mac', 'error'] as const;
-const INNER = ['welcome', 'params', 'sdp', 'cand', 'fallback', 'fallback-reply'] as const;
+const INNER = ['welcome', 'params', 'sdp', 'cand', 'fallback', 'fallback-reply', 'lanes', 'lanes-reply'] as const;
 
 /** A random msgpack-able value, nested a little. */
 function randomValue(tl: ReturnType<typeof tools>, depth: number): unknown {
@@ -156,7 +159,7 @@ function randomValue(tl: ReturnType<typeof tools>, depth: number): unknown {
     case 1: return rand() < 0.5;
     case 2: return pick([0, 1, -1, 127, 128, 255, 256, 65535, 2 ** 32, -(2 ** 31), Number.MAX_SAFE_INTEGER, 2 ** 53 + 2, -(2 ** 63)]);
     case 3: return pick([0.5, -1.25, NaN, Infinity, -Infinity, 1e300]);
-    case 4: return pick(['', 'hello', 'auth', 'mac', 'error', 'welcome', 'params', 'fallback', 'fallback-reply', 'sdp', 'cand', 'offer', 'answer', 'x'.repeat(70), 'é'.repeat(600)]);
+    case 4: return pick(['', 'hello', 'auth', 'mac', 'error', 'welcome', 'params', 'fallback', 'fallback-reply', 'lanes', 'lanes-reply', 'sdp', 'cand', 'offer', 'answer', 'x'.repeat(70), 'é'.repeat(600)]);
     case 5: return bytes(pick([0, 1, 15, 16, 17, 31, 32, 33, 100]));
     case 6: return pick([0n, 1n, -1n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 64n - 1n]);
     case 7: return undefined;
@@ -164,7 +167,7 @@ function randomValue(tl: ReturnType<typeof tools>, depth: number): unknown {
     case 9: return Array.from({ length: int(5) }, () => randomValue(tl, depth + 1));
     default: {
       const o: Record<string, unknown> = {};
-      for (let k = int(5); k > 0; k--) o[pick(['t', 'v', 'session', 'yb', 'ya', 'confirm', 'n', 'body', 'mac', 'code', 'message', 'services', 'window', 'initial', 'max', 'fb', 'mtu', 'lanes', 'pcs', 'pc', 'ok', 'sdp', 'type', 'cand', 'mid', 'z'])] = randomValue(tl, depth + 1);
+      for (let k = int(5); k > 0; k--) o[pick(['t', 'v', 'session', 'yb', 'ya', 'confirm', 'n', 'body', 'mac', 'code', 'message', 'services', 'window', 'initial', 'max', 'fb', 'mtu', 'lanes', 'relay', 'pcs', 'pc', 'ok', 'sdp', 'type', 'cand', 'mid', 'z'])] = randomValue(tl, depth + 1);
       return o;
     }
   }
@@ -176,19 +179,19 @@ function nearValid(tl: ReturnType<typeof tools>): Record<string, unknown> {
   const t = pick([...PLAIN, ...INNER, 'nope']);
   const fields: Record<string, readonly string[]> = {
     hello: ['v', 'session', 'yb'], auth: ['ya', 'confirm'], mac: ['n', 'body', 'mac'], error: ['code', 'message'],
-    welcome: ['services', 'confirm', 'window', 'fb', 'mtu', 'lanes', 'rid'], params: ['window', 'fb', 'mtu', 'pcs'], fallback: [], 'fallback-reply': ['ok'],
-    sdp: ['sdp', 'type', 'pc'], cand: ['cand', 'mid', 'pc'], nope: ['z'],
+    welcome: ['services', 'confirm', 'window', 'fb', 'mtu', 'lanes', 'rid', 'relay'], params: ['window', 'fb', 'mtu', 'pcs'], fallback: [], 'fallback-reply': ['ok'],
+    lanes: ['lanes-pcs'], 'lanes-reply': ['ok'], sdp: ['sdp', 'type', 'pc'], cand: ['cand', 'mid', 'pc'], nope: ['z'],
   };
   // a field is valid most of the time, so every validator is reached past its first check
   const good: Record<string, () => unknown> = {
     v: () => 1, session: () => tl.bytes(16), yb: () => tl.bytes(32), ya: () => tl.bytes(32), confirm: () => tl.bytes(32),
     n: () => tl.int(10), body: () => tl.bytes(1 + tl.int(40)), mac: () => tl.bytes(32), code: () => 'E', message: () => 'm',
-    services: () => ['web', 'db'], window: () => pick([{ initial: 262144, max: 16777216 }, { initial: 262144, max: 65536 }, { initial: 1, max: 2 }, { max: 262144 }]), fb: () => rand() < 0.5, mtu: () => pick([1280, 4140, 4141, 575, 1280.5]), lanes: () => pick([1, 4, 8, 9, 0]), pcs: () => pick([1, 5, 9, 10, 0]), pc: () => pick([0, 1, 8, 9, -1]), rid: () => tl.bytes(16), ok: () => rand() < 0.5, sdp: () => 'v=0', type: () => pick(['offer', 'answer']), cand: () => 'c', mid: () => '0',
+    services: () => ['web', 'db'], window: () => pick([{ initial: 262144, max: 16777216 }, { initial: 262144, max: 65536 }, { initial: 1, max: 2 }, { max: 262144 }]), fb: () => rand() < 0.5, mtu: () => pick([1280, 4140, 4141, 575, 1280.5]), lanes: () => pick([1, 4, 8, 9, 0]), pcs: () => pick([1, 5, 9, 10, 0]), 'lanes-pcs': () => pick([[0], [0, 1, 2], [0, 2, 8], [0, 8, 9], [1, 2], [0, 2, 1], [0, 1, 1], [], [0, -1], [0, 1.5]]), pc: () => pick([0, 1, 8, 9, -1]), rid: () => tl.bytes(16), relay: () => rand() < 0.5, ok: () => rand() < 0.5, sdp: () => 'v=0', type: () => pick(['offer', 'answer']), cand: () => 'c', mid: () => '0',
   };
   const m: Record<string, unknown> = { t };
   for (const f of fields[t] ?? []) {
     if (rand() < 0.05) continue;
-    m[f] = rand() < 0.8 ? good[f]?.() : randomValue(tl, 1);
+    m[f === 'lanes-pcs' ? 'pcs' : f] = rand() < 0.8 ? good[f]?.() : randomValue(tl, 1);
   }
   return m;
 }
@@ -237,7 +240,8 @@ test('sanity: valid signaling messages decode back', T, () => {
   assert.equal(decodePlain(encodeSignal({ t: 'mac', n: 3, body: b(10, 5), mac: b(32, 6) })).t, 'mac');
   assert.deepEqual(decodePlain(encodeSignal({ t: 'error', code: 'X', message: 'y' })), { t: 'error', code: 'X', message: 'y' });
   const w = { initial: 256 * 1024, max: 1048576 };
-  assert.equal(decodeInner(encodeSignal({ t: 'welcome', services: ['web'], window: w, confirm: b(32, 7), fb: true, mtu: 1280, lanes: 4, rid: b(16, 8) })).t, 'welcome');
+  assert.equal(decodeInner(encodeSignal({ t: 'welcome', services: ['web'], window: w, confirm: b(32, 7), fb: true, mtu: 1280, lanes: 4, rid: b(16, 8), relay: false })).t, 'welcome');
+  assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'welcome', services: ['web'], window: w, confirm: b(32, 7), fb: true, mtu: 1280, lanes: 4, rid: b(16, 8) } as never), INNER), 'error'); // relay is required
   assert.deepEqual(decodeInner(encodeSignal({ t: 'params', window: w, fb: false, mtu: 4140, pcs: 5 })), { t: 'params', window: w, fb: false, mtu: 4140, pcs: 5 });
   assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'params', window: w, fb: false, mtu: 8192, pcs: 5 } as never), INNER), 'error'); // past what libjuice reads
   // how many PeerConnections the client offers: 1 to MAX_PEER_CONNECTIONS
@@ -249,6 +253,14 @@ test('sanity: valid signaling messages decode back', T, () => {
   assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'params', window: w } as never), INNER), 'error'); // fb is required
   assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'params', window: 1048576, fb: true } as never), INNER), 'error'); // a window is {initial, max}
   assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'fallback-reply', ok: 1 } as never), INNER), 'error');
+  // lanes: the small channel's PeerConnection first, then lanes in order, each once
+  assert.deepEqual(decodeInner(encodeSignal({ t: 'lanes', pcs: [0, 2, 5] })), { t: 'lanes', pcs: [0, 2, 5] });
+  assert.deepEqual(decodeInner(encodeSignal({ t: 'lanes', pcs: [0] })), { t: 'lanes', pcs: [0] });
+  for (const pcs of [[], [1, 2], [0, 2, 1], [0, 1, 1], [0, MAX_PEER_CONNECTIONS], [0, 0.5], Array.from({ length: MAX_PEER_CONNECTIONS + 1 }, (_, i) => i), '0,1', undefined]) {
+    assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'lanes', pcs } as never), INNER), 'error', JSON.stringify(pcs));
+  }
+  assert.deepEqual(decodeInner(encodeSignal({ t: 'lanes-reply', ok: false })), { t: 'lanes-reply', ok: false });
+  assert.equal(checkSignal(decodeInner, encodeSignal({ t: 'lanes-reply' } as never), INNER), 'error');
   assert.deepEqual(decodeInner(encodeSignal({ t: 'sdp', sdp: 'v=0', type: 'offer', pc: 1 })), { t: 'sdp', sdp: 'v=0', type: 'offer', pc: 1 });
   assert.deepEqual(decodeInner(encodeSignal({ t: 'cand', cand: 'c', mid: '0', pc: 0 })), { t: 'cand', cand: 'c', mid: '0', pc: 0 });
   // each names one of the session's PeerConnections
