@@ -9,7 +9,7 @@ import { startHostSide, startPair, startRawSession, startTestClient, captureLog,
 import { rawAuthenticated, refusal } from '../support/raw-signaling.js';
 import { openFlow, MiB } from '../support/traffic.js';
 import { within } from '../support/timing.js';
-import { addMac } from '../../src/signaling/auth.js';
+import { addMac, checkMac } from '../../src/signaling/auth.js';
 import { encodeSignal, FALLBACK_ICE_TIMEOUT_MS } from '../../src/signaling/codec.js';
 import { DEFAULT_BULK_LANES } from '../../src/webrtc/channels.js';
 
@@ -60,6 +60,24 @@ describe('bulk lanes', { timeout: 120_000 }, () => {
       }
     } finally {
       await pair.close();
+    }
+  });
+
+  test('`lanes`: one that names no open channel is answered no; one past the PeerConnections offered is refused, and says why', { timeout: 30_000 }, async () => {
+    const side = await startHostSide({ host: { lanes: 2 } });
+    try {
+      const { raw, macs } = await rawAuthenticated(side.host.url, side.host.pin);
+      side.add(raw, 'raw signaling connection');
+      raw.ws.send(encodeSignal(addMac(macs, { t: 'params', window: { initial: 256 * 1024, max: MiB }, fb: false, mtu: 1280, pcs: 3 })));
+      raw.ws.send(encodeSignal(addMac(macs, { t: 'lanes', pcs: [0, 1] })));
+      const reply = await raw.next() as { t: 'mac'; n: number; body: Uint8Array; mac: Uint8Array };
+      assert.deepEqual(checkMac(macs, reply), { t: 'lanes-reply', ok: false }, 'no channel has reached the host: it cannot go on with them');
+      raw.ws.send(encodeSignal(addMac(macs, { t: 'lanes', pcs: [0, 3] })));
+      const { error } = await refusal(raw);
+      assert.equal(error?.code, 'SIGNALING_PROTOCOL');
+      assert.match(error?.message ?? '', /lanes names a PeerConnection past the 3 offered/);
+    } finally {
+      await side.close();
     }
   });
 
