@@ -225,7 +225,7 @@ export async function connectSession(conn: SignalConn, options: ClientHandshakeO
       const laneFailed = peers.map(() => false);
       let made: ReturnType<typeof openChannels>;
       try {
-        made = openChannels(peers, (i) => { laneOpen[i] = true; settled(); });
+        made = openChannels(peers, (i) => { laneOpen[i] = true; queueMicrotask(() => settled()); });
       } catch (err) {
         // the small channel's PeerConnection could not gather (no free port): the session cannot start
         const range = ice.portRange ? ` (is --ice-port-range ${ice.portRange.min}-${ice.portRange.max} used up? a session takes ${pcCount} ports)` : '';

@@ -130,8 +130,10 @@ export function openChannels(pcs: readonly ndc.PeerConnection[], onOpen: (index:
     const opened = () => { onOpen(index); resolve(); };
     if (dc.isOpen()) opened(); else dc.onOpen(opened);
   });
-  const opened = Promise.all(all.map((dc) => whenOpen(dc, Math.max(0, byPc.indexOf(dc)))))
-    .then(() => (all.length === byPc.length || pcs.length === 1 ? { channels: asPeerChannels(all), keep: all } : new Promise<never>(() => {})));
+  const each = all.map((dc) => whenOpen(dc, Math.max(0, byPc.indexOf(dc))));
+  // with a lane that could not be made there is no whole set to wait for: the handshake decides
+  const whole = all.length === byPc.length || pcs.length === 1;
+  const opened = whole ? Promise.all(each).then(() => ({ channels: asPeerChannels(all), keep: all })) : new Promise<Opened>(() => {});
   return { opened, all, byPc };
 }
 
