@@ -213,7 +213,7 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
       if (index === 0) throw err;
       log.warn(`cannot answer the client's bulk lane ${index}; it will go on without it`, { peer, address, error: (err as Error).message });
       dropped.add(index);
-      try { p.close(); } catch { /* closed already */ }
+      closePeers([p], [], true);
     }
   }
 
@@ -249,11 +249,9 @@ export function acceptClient(conn: SignalConn, options: HostHandshakeOptions): H
       return;
     }
     lanesKept = true;
-    pcs.forEach((p, i) => {
-      if (!p || kept.includes(i)) return;
-      dropped.add(i);
-      try { p.close(); } catch { /* closed already */ }
-    });
+    const left = pcs.filter((p, i): p is ndc.PeerConnection => p !== undefined && !kept.includes(i));
+    pcs.forEach((p, i) => { if (p && !kept.includes(i)) dropped.add(i); });
+    closePeers(left, [], true);
     channelsOpen(opened, `${kept.length - 1} of ${clientPcs - 1} bulk lanes: the others did not open in time`);
     if (!over) send(addMac(m, { t: 'lanes-reply', ok: true }));
   }

@@ -5,7 +5,7 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHostSide, startPair, startRawSession, startTestClient, captureLog, releaseAtEnd } from '../support/pair.js';
+import { startHostSide, startPair, startRawSession, startTestClient, captureLog, releaseAtEnd, type HostSide } from '../support/pair.js';
 import { rawAuthenticated, refusal } from '../support/raw-signaling.js';
 import { openFlow, MiB } from '../support/traffic.js';
 import { within } from '../support/timing.js';
@@ -14,6 +14,14 @@ import { encodeSignal, FALLBACK_ICE_TIMEOUT_MS } from '../../src/signaling/codec
 import { DEFAULT_BULK_LANES } from '../../src/webrtc/channels.js';
 
 releaseAtEnd();
+
+/** A raw client past the PIN check that has said it offers `pcs` PeerConnections. */
+async function offering(side: HostSide, pcs: number) {
+  const { raw, macs } = await rawAuthenticated(side.host.url, side.host.pin);
+  side.add(raw, 'raw signaling connection');
+  raw.ws.send(encodeSignal(addMac(macs, { t: 'params', window: { initial: 256 * 1024, max: MiB }, fb: false, mtu: 1280, pcs })));
+  return { raw, macs };
+}
 
 describe('bulk lanes', { timeout: 120_000 }, () => {
   test('each side states its lanes and the smaller wins; every lane is a channel of its own', { timeout: 60_000 }, async () => {
@@ -38,9 +46,7 @@ describe('bulk lanes', { timeout: 120_000 }, () => {
   test('a client that offers more PeerConnections than the host allows is refused, and says why', { timeout: 30_000 }, async () => {
     const side = await startHostSide({ host: { lanes: 2 } });
     try {
-      const { raw, macs } = await rawAuthenticated(side.host.url, side.host.pin);
-      side.add(raw, 'raw signaling connection');
-      raw.ws.send(encodeSignal(addMac(macs, { t: 'params', window: { initial: 256 * 1024, max: MiB }, fb: false, mtu: 1280, pcs: 4 })));
+      const { raw } = await offering(side, 4);
       const { error } = await refusal(raw);
       assert.equal(error?.code, 'SIGNALING_PROTOCOL');
       assert.match(error?.message ?? '', /offers 4 PeerConnections; this host allows 3/);
@@ -66,9 +72,7 @@ describe('bulk lanes', { timeout: 120_000 }, () => {
   test('`lanes`: one that names no open channel is answered no; one past the PeerConnections offered is refused, and says why', { timeout: 30_000 }, async () => {
     const side = await startHostSide({ host: { lanes: 2 } });
     try {
-      const { raw, macs } = await rawAuthenticated(side.host.url, side.host.pin);
-      side.add(raw, 'raw signaling connection');
-      raw.ws.send(encodeSignal(addMac(macs, { t: 'params', window: { initial: 256 * 1024, max: MiB }, fb: false, mtu: 1280, pcs: 3 })));
+      const { raw, macs } = await offering(side, 3);
       raw.ws.send(encodeSignal(addMac(macs, { t: 'lanes', pcs: [0, 1] })));
       const reply = await raw.next() as { t: 'mac'; n: number; body: Uint8Array; mac: Uint8Array };
       assert.deepEqual(checkMac(macs, reply), { t: 'lanes-reply', ok: false }, 'no channel has reached the host: it cannot go on with them');

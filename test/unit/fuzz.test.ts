@@ -180,18 +180,18 @@ function nearValid(tl: ReturnType<typeof tools>): Record<string, unknown> {
   const fields: Record<string, readonly string[]> = {
     hello: ['v', 'session', 'yb'], auth: ['ya', 'confirm'], mac: ['n', 'body', 'mac'], error: ['code', 'message'],
     welcome: ['services', 'confirm', 'window', 'fb', 'mtu', 'lanes', 'rid', 'relay'], params: ['window', 'fb', 'mtu', 'pcs'], fallback: [], 'fallback-reply': ['ok'],
-    lanes: ['lanes-pcs'], 'lanes-reply': ['ok'], sdp: ['sdp', 'type', 'pc'], cand: ['cand', 'mid', 'pc'], nope: ['z'],
+    lanes: ['pcs'], 'lanes-reply': ['ok'], sdp: ['sdp', 'type', 'pc'], cand: ['cand', 'mid', 'pc'], nope: ['z'],
   };
   // a field is valid most of the time, so every validator is reached past its first check
   const good: Record<string, () => unknown> = {
     v: () => 1, session: () => tl.bytes(16), yb: () => tl.bytes(32), ya: () => tl.bytes(32), confirm: () => tl.bytes(32),
     n: () => tl.int(10), body: () => tl.bytes(1 + tl.int(40)), mac: () => tl.bytes(32), code: () => 'E', message: () => 'm',
-    services: () => ['web', 'db'], window: () => pick([{ initial: 262144, max: 16777216 }, { initial: 262144, max: 65536 }, { initial: 1, max: 2 }, { max: 262144 }]), fb: () => rand() < 0.5, mtu: () => pick([1280, 4140, 4141, 575, 1280.5]), lanes: () => pick([1, 4, 8, 9, 0]), pcs: () => pick([1, 5, 9, 10, 0]), 'lanes-pcs': () => pick([[0], [0, 1, 2], [0, 2, 8], [0, 8, 9], [1, 2], [0, 2, 1], [0, 1, 1], [], [0, -1], [0, 1.5]]), pc: () => pick([0, 1, 8, 9, -1]), rid: () => tl.bytes(16), relay: () => rand() < 0.5, ok: () => rand() < 0.5, sdp: () => 'v=0', type: () => pick(['offer', 'answer']), cand: () => 'c', mid: () => '0',
+    services: () => ['web', 'db'], window: () => pick([{ initial: 262144, max: 16777216 }, { initial: 262144, max: 65536 }, { initial: 1, max: 2 }, { max: 262144 }]), fb: () => rand() < 0.5, mtu: () => pick([1280, 4140, 4141, 575, 1280.5]), lanes: () => pick([1, 4, 8, 9, 0]), pcs: () => (t === 'lanes' ? pick([[0], [0, 1, 2], [0, 2, 8], [0, 8, 9], [1, 2], [0, 2, 1], [0, 1, 1], [], [0, -1], [0, 1.5]]) : pick([1, 5, 9, 10, 0])), pc: () => pick([0, 1, 8, 9, -1]), rid: () => tl.bytes(16), relay: () => rand() < 0.5, ok: () => rand() < 0.5, sdp: () => 'v=0', type: () => pick(['offer', 'answer']), cand: () => 'c', mid: () => '0',
   };
   const m: Record<string, unknown> = { t };
   for (const f of fields[t] ?? []) {
     if (rand() < 0.05) continue;
-    m[f === 'lanes-pcs' ? 'pcs' : f] = rand() < 0.8 ? good[f]?.() : randomValue(tl, 1);
+    m[f] = rand() < 0.8 ? good[f]?.() : randomValue(tl, 1);
   }
   return m;
 }
