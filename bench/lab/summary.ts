@@ -18,7 +18,7 @@ export const PING_BESIDE_TARGET_RATIO = 2;
 
 export interface LabRow {
   label: string;
-  unit: 'MB/s' | 'ms' | 'ms/MB' | 'runs';
+  unit: 'MB/s' | 'ms' | 'ms/MB' | 'runs' | '%';
   /** medians over the completed runs, by transport */
   values: Partial<Record<TransportName, number>>;
   /** instead of a number: "collapsed/completed" runs */
@@ -82,7 +82,19 @@ function bulkRows(config: LabConfig, path: LabPath, bulk: BulkRun[], dir: Direct
     label: '  CPU of the transport per MB', unit: 'ms/MB', ratio: false, target: '', met: null,
     values: perTransport(config, (t) => (t === 'tcp' ? Number.NaN : median(runsOf(t).map((r) => r.cpuMsPerMB)))),
   };
-  return [main, checkRow(config, runsOf, 'collapse', true), checkRow(config, runsOf, 'drop', true), cpu];
+  return [main, checkRow(config, runsOf, 'collapse', true), checkRow(config, runsOf, 'drop', true), cpu,
+    ...machineRows((t) => runsOf(t).map((r) => r.load), (f) => perTransport(config, f))];
+}
+
+/** How busy the machine was while a figure was measured: near 100 % of all cores, the figure is this
+ *  machine's CPU, not the path (both sites, the "internet" and the applications share the cores). */
+function machineRows(loadsOf: (t: TransportName) => (LoadSample | null)[], over: (f: (t: TransportName) => number) => LabRow['values']): LabRow[] {
+  const of = (t: TransportName, pick: (l: LoadSample) => number) =>
+    median(loadsOf(t).filter((l): l is LoadSample => l !== null).map(pick));
+  return [
+    { label: '  machine busy, all cores', unit: '%', ratio: false, target: '', met: null, values: over((t) => of(t, (l) => l.machineBusyPct)) },
+    { label: '    of it in PUB (forwarders, coturn)', unit: '%', ratio: false, target: '', met: null, values: over((t) => of(t, (l) => l.pubCpuPct)) },
+  ];
 }
 
 function pingRows(config: LabConfig, path: LabPath, pings: PingRun[]): LabRow[] {
@@ -133,6 +145,7 @@ function rawRows(config: LabConfig, raw: RawRun[], tcpOneStream: number): LabRow
     return [
       { label: `raw DC A->B (no tunnel), ${RAW_LABEL[variant]}`, unit: 'MB/s', values: { tcp: tcpOneStream, tunnel: median(runs.map((r) => r.MBps)) }, ratio: true, tcpFrom: 'TCP 1 stream', target: '', met: null },
       check('collapse'), check('drop'),
+      ...machineRows(() => runs.map((r) => r.load), (f) => ({ tunnel: f('tunnel') })),
     ];
   });
 }

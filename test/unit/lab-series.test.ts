@@ -1,10 +1,14 @@
-// The lab bench's pure pieces: the per-second collapse checks (bench/lab/series.ts) and the checked
-// byte stream of its time-bounded runs (bench/pattern.ts).
+// The lab bench's pure pieces: the per-second collapse checks (bench/lab/series.ts), the checked
+// byte stream of its time-bounded runs (bench/pattern.ts), and the table's rows (bench/lab/summary.ts).
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkSeries } from '../../bench/lab/series.js';
 import { patternCheck, patternWriter } from '../../bench/pattern.js';
+import { summarizeLab } from '../../bench/lab/summary.js';
+import { renderSection } from '../../bench/lab/table.js';
+import type { BulkRun, LabConfig, PathResult, RawRun } from '../../bench/lab/suite.js';
+import type { LoadSample } from '../../bench/lab/machine-load.js';
 import { prng } from '../support/prng.js';
 
 describe('per-second checks', () => {
@@ -73,5 +77,35 @@ describe('checked pattern', () => {
     assert.equal(flip.push(changed), false);
     assert.equal(flip.mismatchAt, 77_777);
     assert.equal(flip.push(data.subarray(100_000, 100_010)), false, 'stays failed');
+  });
+});
+
+describe("the table's machine rows", () => {
+  const load = (machineBusyPct: number, pubCpuPct: number): LoadSample => ({ loadAverage: [1, 1], machineBusyPct, pubCpuPct, otherCpuPct: 0, stealPct: 0 });
+  const series = checkSeries([10, 10, 10, 10]);
+  const bulk = (transport: BulkRun['transport'], MBps: number, l: LoadSample | null): BulkRun =>
+    ({ transport, dir: 'down', streams: 8, run: 1, ok: true, MBps, perSecond: [10, 10, 10, 10], series, cpuMsPerMB: 20, load: l });
+  const raw = (MBps: number, l: LoadSample): RawRun => ({ variant: 'reliable', run: 1, ok: true, MBps, perSecond: [], series, path: '?', load: l });
+  const config = { runs: 2, streams: [8], directions: ['down'], transports: ['tcp', 'tunnel'], raw: true, pingBytes: 1024 } as unknown as LabConfig;
+  const result: PathResult = {
+    path: { name: 'rtt40', label: 'RTT 40 ms', shape: { delayMs: 20 }, loss: false },
+    bulk: [bulk('tcp', 600, load(58, 20)), bulk('tcp', 620, load(62, 28)), bulk('tunnel', 55, load(90, 30)), bulk('tunnel', 57, load(94, 28)), bulk('tunnel', 50, null)],
+    pings: [],
+    raw: [raw(45, load(70, 27)), raw(44, load(72, 29))],
+    errors: [],
+  };
+
+  it('says how busy the machine was under each bulk figure and each raw-DC figure, median of the runs', () => {
+    const [section] = summarizeLab(config, [result]);
+    assert.ok(section);
+    const rows = section.rows.filter((r) => r.unit === '%');
+    assert.deepEqual(rows.map((r) => r.values), [
+      { tcp: 60, tunnel: 92 }, { tcp: 24, tunnel: 29 }, // a run without a sample (null) is left out
+      { tunnel: 71 }, { tunnel: 28 }, // raw, reliable
+      { tunnel: Number.NaN }, { tunnel: Number.NaN }, // raw, maxRetransmits: no runs
+    ]);
+    const text = renderSection(section);
+    assert.match(text, /machine busy, all cores\s+%\s+60\s+92/);
+    assert.match(text, /of it in PUB \(forwarders, coturn\)\s+%\s+24\s+29/);
   });
 });
