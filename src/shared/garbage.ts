@@ -10,6 +10,18 @@
 // peak RSS host/client median 228/232 -> 146/146 MiB; tunnel CPU upload 19.6 -> 17.6 ms/MB,
 // download 15.2 -> 16.2 (within the noise of this shared 2-core VM). Without the flag at all: 143 MiB.
 //
+// A young collection cannot free what has lived through two of them: buffers that sat a few
+// milliseconds in a socket's write queue or behind a busy DataChannel are promoted to the old
+// generation, where only a full collection frees them, and V8 starts one only at its global limit. On
+// a faster machine (2026-12-06, raw DataChannel 268-290 MB/s on loopback) 64 bulk streams each way
+// then peaked above 192 MiB on one side or the other in 8 of 15 fresh pairs (up to 255 MiB; a fixed
+// 256 KiB window or checking every 5 ms did not stop it, nor did fewer malloc arenas: 5 of 15). So when a young
+// collection leaves more than OLD_GARBAGE_FACTOR times the bound outside the heap, a full one follows.
+// Interleaved, 4 x 5 fresh pairs each (tunnel bench --scenarios bulk --streams 64 [or 1,64] --workers
+// 0 --runs 5): 0 of 20 over 192 MiB (151-181 MiB) against 13 of 20 without it (up to 253 MiB); CPU
+// per MB the same or lower (one upload 9.30 and 8.50 ms/MB against 10.35 and 8.90), throughput within
+// the runs' noise.
+//
 // It needs `gc`, which the CLI exposes (--expose-gc, set with the flag above, process-wide); a library
 // embedding without it gets no bound (its process's own GC settings apply).
 
@@ -20,6 +32,8 @@ import vm from 'node:vm';
 export const GARBAGE_BOUND_BYTES = 32 * 1024 * 1024;
 /** How often the bound is checked (ms): at 160 MB/s a thread takes in ~4 MB between two checks. */
 export const GARBAGE_CHECK_MS = 25;
+/** Past a young collection, outside memory above this many times the bound is old garbage. */
+export const OLD_GARBAGE_FACTOR = 2;
 
 type Collect = (options: { type: 'minor' | 'major'; execution: 'sync' }) => void;
 
@@ -28,7 +42,9 @@ export function boundGarbage(limitBytes = GARBAGE_BOUND_BYTES): () => void {
   const collect = vm.runInNewContext('typeof gc === "function" ? gc : undefined') as Collect | undefined;
   if (!collect) return () => {};
   const timer = setInterval(() => {
-    if (v8.getHeapStatistics().external_memory > limitBytes) collect({ type: 'minor', execution: 'sync' });
+    if (v8.getHeapStatistics().external_memory <= limitBytes) return;
+    collect({ type: 'minor', execution: 'sync' });
+    if (v8.getHeapStatistics().external_memory > OLD_GARBAGE_FACTOR * limitBytes) collect({ type: 'major', execution: 'sync' });
   }, GARBAGE_CHECK_MS);
   timer.unref();
   return () => clearInterval(timer);
