@@ -18,7 +18,7 @@
 // 256 KiB window or checking every 5 ms did not stop it, nor did fewer malloc arenas: 5 of 15). So when a young
 // collection leaves more than OLD_GARBAGE_FACTOR times the bound outside the heap, a full one follows.
 // Interleaved, 4 x 5 fresh pairs each (tunnel bench --scenarios bulk --streams 64 [or 1,64] --workers
-// 0 --runs 5): 0 of 20 over 192 MiB (151-181 MiB) against 13 of 20 without it (up to 253 MiB); CPU
+// 0 --runs 5): 0 of 20 over 192 MiB (149-181 MiB) against 13 of 20 without it (up to 253 MiB); CPU
 // per MB the same or lower (one upload 9.30 and 8.50 ms/MB against 10.35 and 8.90), throughput within
 // the runs' noise.
 //
