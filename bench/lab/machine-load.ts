@@ -8,7 +8,7 @@
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { cpuMs } from '../proc.js';
-import { namespaceInode, pidsIn } from './netns.js';
+import { namespaceInode, namespacesOf } from './netns.js';
 import type { Lab } from './lab.js';
 
 /** /proc/stat's unit (USER_HZ), which Linux keeps at 100 whatever the kernel's own tick. */
@@ -36,15 +36,18 @@ function machineTimes(): { busyMs: number; stealMs: number } {
   return { busyMs: ms(user + nice + system + irq + softirq), stealMs: ms(steal) };
 }
 
-const inodesOf = (names: string[]) => new Set(names.map(namespaceInode).filter((i): i is number => i !== null));
-
 export function snapshot(lab: Lab): Snapshot {
+  const inodes = new Set(Object.values(lab.ns).map(namespaceInode).filter((i): i is number => i !== null));
+  const pubInode = namespaceInode(lab.ns.pub);
   const ours = new Map<number, number>();
-  for (const pid of [process.pid, ...pidsIn(inodesOf(Object.values(lab.ns)))]) {
+  const pub = new Set<number>();
+  // the harness itself, then every process in the lab's namespaces (one pass over /proc)
+  for (const [pid, inode] of [[process.pid, null], ...namespacesOf(inodes)] as [number, number | null][]) {
     const ms = cpuMs(pid);
-    if (!Number.isNaN(ms)) ours.set(pid, ms);
+    if (Number.isNaN(ms)) continue;
+    ours.set(pid, ms);
+    if (inode !== null && inode === pubInode) pub.add(pid);
   }
-  const pub = new Set(pidsIn(inodesOf([lab.ns.pub])));
   return { at: performance.now(), load: os.loadavg()[0] ?? Number.NaN, ...machineTimes(), ours, pub };
 }
 

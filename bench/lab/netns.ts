@@ -57,18 +57,23 @@ export function namespaceInode(ns: string): number | null {
 
 /** PIDs of every process whose network namespace is one of `inodes`. */
 export function pidsIn(inodes: ReadonlySet<number>): number[] {
-  if (inodes.size === 0) return [];
-  const pids: number[] = [];
+  return [...namespacesOf(inodes).keys()];
+}
+
+/** Every process whose network namespace is one of `inodes`, with that namespace's inode. */
+export function namespacesOf(inodes: ReadonlySet<number>): Map<number, number> {
+  const found = new Map<number, number>();
+  if (inodes.size === 0) return found;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const match = /^net:\[(\d+)\]$/.exec(readlinkSync(`/proc/${entry}/ns/net`));
-      if (match && inodes.has(Number(match[1]))) pids.push(Number(entry));
+      if (match && inodes.has(Number(match[1]))) found.set(Number(entry), Number(match[1]));
     } catch {
       // gone meanwhile, or a kernel thread
     }
   }
-  return pids;
+  return found;
 }
 
 /**

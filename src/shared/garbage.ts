@@ -15,8 +15,9 @@
 // generation, where only a full collection frees them, and V8 starts one only at its global limit. On
 // a faster machine (2026-12-06, raw DataChannel 268-290 MB/s on loopback) 64 bulk streams each way
 // then peaked above 192 MiB on one side or the other in 8 of 15 fresh pairs (up to 255 MiB; a fixed
-// 256 KiB window or checking every 5 ms did not stop it, nor did fewer malloc arenas: 5 of 15). So when a young
-// collection leaves more than OLD_GARBAGE_FACTOR times the bound outside the heap, a full one follows.
+// 256 KiB window or checking every 5 ms did not stop it, nor did fewer malloc arenas: 5 of 15). So
+// when a young collection leaves more than OLD_GARBAGE_FACTOR times the bound outside the heap, a
+// full one follows.
 // Interleaved, 4 x 5 fresh pairs each (tunnel bench --scenarios bulk --streams 64 [or 1,64] --workers
 // 0 --runs 5): 0 of 20 over 192 MiB (149-181 MiB) against 13 of 20 without it (up to 253 MiB); CPU
 // per MB the same or lower (one upload 9.30 and 8.50 ms/MB against 10.35 and 8.90), throughput within
